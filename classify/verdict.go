@@ -1,0 +1,420 @@
+package classify
+
+import (
+	"fmt"
+	"slices"
+	"sort"
+	"strings"
+)
+
+// Evidence kinds, strongest first.
+var evidenceRank = map[string]int{"host": 5, "signaling": 4, "signature": 3, "port": 2, "range": 1}
+
+// outcome judges a flow at time end (the capture's end, or when the flow was
+// finished early).
+func (a *Auditor) outcome(f *flow, end int64) (Outcome, string) {
+	grace := int64(a.cfg.Grace)
+	if f.proto == protoUDP {
+		switch {
+		case f.s2c.packets > 0:
+			return OK, ""
+		case f.icmp:
+			return ICMPUnreachable, f.icmpDetail()
+		case end-f.last < grace:
+			return Incomplete, fmt.Sprintf("%s in the last %s of the capture, no answer yet",
+				plural(int(f.c2s.packets), "datagram", "datagrams"), seconds(end-f.first))
+		}
+		return Dropped, fmt.Sprintf("%s over %s, no answer", plural(int(f.c2s.packets), "datagram", "datagrams"), seconds(f.last-f.first))
+	}
+
+	if f.httpStatus == 407 {
+		what := "the request"
+		if f.connect {
+			what = "CONNECT " + f.host
+		}
+		return ProxyAuth, fmt.Sprintf("HTTP 407 Proxy Authentication Required for %s", what)
+	}
+	if f.httpStatus >= 400 && f.httpStatus != 401 {
+		return HTTPBlocked, fmt.Sprintf("HTTP %d instead of the service", f.httpStatus)
+	}
+	established := f.synAck || f.midstream
+	if !established {
+		switch {
+		case f.s2c.rstAt != 0:
+			return Refused, fmt.Sprintf("SYN answered by RST after %s", seconds(f.s2c.rstAt-f.c2s.firstSYN))
+		case f.icmp:
+			return ICMPUnreachable, f.icmpDetail()
+		case end-f.c2s.lastSYN < grace:
+			return Incomplete, fmt.Sprintf("%s, the last %s before the capture ended", plural(f.c2s.syns, "SYN", "SYNs"), seconds(end-f.c2s.lastSYN))
+		}
+		return Dropped, fmt.Sprintf("%s over %s, no answer", plural(f.c2s.syns, "SYN", "SYNs"), seconds(f.c2s.lastSYN-f.c2s.firstSYN))
+	}
+	rstAt, rstBy := f.s2c.rstAt, "server"
+	if c := f.c2s.rstAt; c != 0 && (rstAt == 0 || c < rstAt) {
+		rstAt, rstBy = c, "client"
+	}
+	finAt := min0(f.c2s.finAt, f.s2c.finAt)
+	if f.s2c.payload > 0 {
+		if rstAt != 0 && (finAt == 0 || finAt > rstAt) {
+			return Reset, fmt.Sprintf("reset by the %s after %d bytes from the client and %d from the server",
+				rstBy, f.c2s.payload, f.s2c.payload)
+		}
+		return OK, ""
+	}
+	if f.midstream {
+		return Incomplete, "the capture began after the connection opened; no server payload seen"
+	}
+	if f.c2s.payload > 0 {
+		hello := "first payload"
+		switch f.sig {
+		case sigTLS:
+			hello = "TLS ClientHello"
+		case sigHTTP, sigGateway:
+			hello = "HTTP request"
+		case sigMSNP:
+			hello = "MSNP command"
+		}
+		if f.hostSource == "sni" {
+			hello += " (SNI " + f.host + ")"
+		}
+		switch {
+		case rstAt != 0:
+			return ResetAfterHello, fmt.Sprintf("RST from the %s %s after the client's %s; no server payload",
+				rstBy, seconds(rstAt-f.c2s.firstPayload), hello)
+		case finAt != 0:
+			return ResetAfterHello, fmt.Sprintf("closed %s after the client's %s; no server payload",
+				seconds(finAt-f.c2s.firstPayload), hello)
+		case f.icmp:
+			return ICMPUnreachable, f.icmpDetail()
+		case end-f.c2s.firstPayload < grace:
+			return Incomplete, fmt.Sprintf("the capture ended %s after the client's %s", seconds(end-f.c2s.firstPayload), hello)
+		}
+		return Dropped, fmt.Sprintf("no server payload in %s after the client's %s", seconds(f.last-f.c2s.firstPayload), hello)
+	}
+	if rstAt != 0 {
+		return Reset, fmt.Sprintf("reset by the %s right after the handshake", rstBy)
+	}
+	return OK, "handshake completed, no payload"
+}
+
+func min0(x, y int64) int64 {
+	switch {
+	case x == 0:
+		return y
+	case y == 0:
+		return x
+	}
+	return min(x, y)
+}
+
+var icmpv4Unreach = map[uint8]string{
+	0: "net unreachable", 1: "host unreachable", 2: "protocol unreachable", 3: "port unreachable",
+	9: "network administratively prohibited", 10: "host administratively prohibited",
+	13: "communication administratively prohibited",
+}
+
+var icmpv6Unreach = map[uint8]string{
+	0: "no route to destination", 1: "communication with destination administratively prohibited",
+	3: "address unreachable", 4: "port unreachable", 5: "source address failed ingress/egress policy",
+	6: "reject route to destination",
+}
+
+func (f *flow) icmpDetail() string {
+	typ, v6 := f.icmpTyp&0x7f, f.icmpTyp&0x80 != 0
+	from := endpoint{ip: f.icmpBy}.addr().String()
+	var what string
+	switch {
+	case !v6 && typ == 3:
+		what = fmt.Sprintf("ICMP destination unreachable, code %d", f.icmpCod)
+		if s, ok := icmpv4Unreach[f.icmpCod]; ok {
+			what += " (" + s + ")"
+		}
+	case !v6 && typ == 11:
+		what = fmt.Sprintf("ICMP time exceeded, code %d", f.icmpCod)
+	case v6 && typ == 1:
+		what = fmt.Sprintf("ICMPv6 destination unreachable, code %d", f.icmpCod)
+		if s, ok := icmpv6Unreach[f.icmpCod]; ok {
+			what += " (" + s + ")"
+		}
+	case v6 && typ == 3:
+		what = fmt.Sprintf("ICMPv6 time exceeded, code %d", f.icmpCod)
+	case v6:
+		what = fmt.Sprintf("ICMPv6 type %d code %d", typ, f.icmpCod)
+	default:
+		what = fmt.Sprintf("ICMP type %d code %d", typ, f.icmpCod)
+	}
+	return what + " from " + from
+}
+
+// attribute ties a flow to URL row and features: names first, then what
+// signalling announced, then signatures, then ports by specificity.
+func (a *Auditor) attribute(f *flow) (row int, feats FeatureSet, evidence string) {
+	if h, port := f.name(); h != "" {
+		if row := a.rules.MatchHost(h, port); row >= 0 {
+			return row, a.rules.URLs[row].Features, "host"
+		}
+	}
+	if f.learned != nil {
+		return f.learned.url, f.learned.features, "signaling"
+	}
+	sig := ""
+	switch f.sig {
+	case sigMSNP, sigGateway, sigDirect, sigEcho:
+		sig = signatureNames[f.sig]
+	case sigSIP:
+		// SIP is everywhere; it is Messenger's only on the article's SIP port.
+		if f.proto == protoTCP && f.server.port == 5061 {
+			sig = SigSIP
+		}
+	}
+	if sig != "" {
+		return -1, a.rules.Signatures[sig], "signature"
+	}
+	byClass := a.rules.MatchPort(f.proto == protoTCP, f.server.port)
+	if byClass[Distinctive] != 0 {
+		return -1, byClass[Distinctive], "port"
+	}
+	if byClass[Shared] != 0 {
+		return -1, 0, ""
+	}
+	if byClass[Range] != 0 {
+		return -1, byClass[Range], "range"
+	}
+	return -1, 0, ""
+}
+
+// finish judges a flow, counts it, lists it, and drops it from the table.
+func (a *Auditor) finish(f *flow, end int64) {
+	a.table.remove(f)
+	a.stats.Flows++
+	out, detail := a.outcome(f, end)
+	row, feats, evidence := a.attribute(f)
+	messenger := evidence != "" && evidence != "range"
+	target := ""
+	if messenger && out.Failed() {
+		host, port := f.name()
+		if host == "" {
+			host = f.server.addr().String()
+		}
+		target = fmt.Sprintf("%s %d to %s", strings.ToUpper(transportName(f.proto)), port, host)
+	}
+	rank := evidenceRank[evidence]
+	evText := a.evidenceText(f, evidence, row)
+	for i := range a.features {
+		if !feats.Has(i) {
+			continue
+		}
+		t := &a.features[i]
+		if !messenger {
+			t.possible++
+			continue
+		}
+		t.count(out, target)
+		if rank > t.evidenceRank {
+			t.evidence, t.evidenceRank = evText, rank
+		}
+	}
+	if row >= 0 {
+		a.urls[row].count(out, target)
+	}
+	if evidence == "" && !a.cfg.AllFlows {
+		return
+	}
+	if len(a.records) >= a.cfg.MaxListed {
+		a.stats.Omitted++
+		return
+	}
+	host, hostSource := f.host, f.hostSource
+	if host == "" && f.dnsHost != "" {
+		host, hostSource = f.dnsHost, "dns"
+	}
+	url := ""
+	if row >= 0 {
+		url = a.rules.URLs[row].URL
+	}
+	a.records = append(a.records, FlowRecord{
+		Transport:  transportName(f.proto),
+		Client:     f.client.String(),
+		Server:     f.server.String(),
+		Host:       host,
+		HostSource: hostSource,
+		URL:        url,
+		Features:   a.rules.FeatureNames(feats),
+		Evidence:   evidence,
+		Outcome:    out,
+		Detail:     detail,
+		First:      stamp(f.first),
+		Last:       stamp(f.last),
+		Packets:    f.c2s.packets + f.s2c.packets,
+		Bytes:      f.c2s.bytes + f.s2c.bytes,
+		Signature:  signatureNames[f.sig],
+		first:      f.first,
+	})
+}
+
+func (a *Auditor) evidenceText(f *flow, evidence string, row int) string {
+	switch evidence {
+	case "host":
+		h, _ := f.name()
+		return "host " + h
+	case "signaling":
+		return f.learned.what
+	case "signature":
+		return "signature " + signatureNames[f.sig]
+	case "port", "range":
+		return fmt.Sprintf("port %s/%d", transportName(f.proto), f.server.port)
+	}
+	return ""
+}
+
+func (t *tally) count(out Outcome, target string) {
+	t.flows++
+	t.outcomes[out]++
+	switch {
+	case out == OK:
+		t.ok++
+	case out.Failed():
+		t.failed++
+		if target != "" && len(t.targets) < 8 && !slices.Contains(t.targets, target) {
+			t.targets = append(t.targets, target)
+		}
+	}
+}
+
+// Report finishes every flow still open and returns the report. The auditor
+// must not be fed afterwards.
+func (a *Auditor) Report(inputs []string, truncated bool) *Report {
+	end := a.now
+	for a.table.head != nil {
+		a.finish(a.table.head, end)
+	}
+	lookups := a.finishLookups(end)
+	rs := a.rules
+	r := &Report{
+		Schema: Schema,
+		Rules:  rs.Title,
+		Capture: CaptureSummary{
+			Inputs:       append([]string{}, inputs...),
+			First:        stamp(a.stats.First),
+			Last:         stamp(a.stats.Last),
+			Packets:      a.stats.Packets,
+			Bytes:        a.stats.Bytes,
+			Malformed:    a.stats.Malformed,
+			Truncated:    truncated,
+			Fragments:    a.stats.Fragments,
+			NonIP:        a.stats.NonIP,
+			FlowsTotal:   a.stats.Flows,
+			FlowsEvicted: a.stats.Evicted,
+			FlowsOmitted: a.stats.Omitted,
+		},
+		Features: make([]FeatureResult, len(rs.Features)),
+		URLs:     make([]URLResult, len(rs.URLs)),
+		Flows:    a.records,
+		Lookups:  lookups,
+		Hints:    []Hint{},
+	}
+	if r.Flows == nil {
+		r.Flows = []FlowRecord{}
+	}
+	sort.SliceStable(r.Flows, func(i, j int) bool {
+		x, y := &r.Flows[i], &r.Flows[j]
+		if x.first != y.first {
+			return x.first < y.first
+		}
+		if x.Client != y.Client {
+			return x.Client < y.Client
+		}
+		return x.Server < y.Server
+	})
+	for i, ft := range rs.Features {
+		t := &a.features[i]
+		outcomes := map[string]int{}
+		for o, n := range t.outcomes {
+			if n > 0 {
+				outcomes[Outcome(o).String()] = n
+			}
+		}
+		r.Features[i] = FeatureResult{Feature: ft.Name, Verdict: verdictOf(t.ok, t.failed), Flows: t.flows - t.lookupsCounted(),
+			OK: t.ok, Failed: t.failed, Possible: t.possible, Outcomes: outcomes, Ports: ft.Ports, Evidence: t.evidence}
+	}
+	for i, u := range rs.URLs {
+		t := &a.urls[i]
+		r.URLs[i] = URLResult{URL: u.URL, Function: u.Function, Verdict: verdictOf(t.ok, t.failed),
+			Flows: t.flows - t.lookupsCounted(), OK: t.ok, Failed: t.failed, Source: u.Source}
+	}
+	r.Hints = a.hints(r)
+	return r
+}
+
+// lookupsCounted is how many of a tally's attempts were lookups, not flows.
+func (t *tally) lookupsCounted() int { return t.outcomes[DNSFailed] + t.outcomes[DNSSinkhole] }
+
+// finishLookups judges each Messenger name's lookups; failed ones count as
+// failed attempts of the name's URL row and features.
+func (a *Auditor) finishLookups(end int64) []LookupRecord {
+	out := make([]LookupRecord, 0, len(a.lookups))
+	for _, lk := range a.lookups {
+		var o Outcome
+		switch {
+		case lk.good > 0:
+			o = OK
+		case lk.sinkholes > 0:
+			o = DNSSinkhole
+		case lk.failures > 0 || lk.responses > 0:
+			o = DNSFailed
+		case end-lk.lastSeen < int64(a.cfg.Grace):
+			o = Incomplete
+		default:
+			o = Dropped
+		}
+		row := lk.row
+		feats := a.rules.URLs[row].Features
+		if o == DNSFailed || o == DNSSinkhole {
+			target := "DNS resolution of " + lk.name
+			for i := range a.features {
+				if feats.Has(i) {
+					a.features[i].count(o, target)
+				}
+			}
+			a.urls[row].count(o, target)
+		}
+		answers := lk.answers
+		if answers == nil {
+			answers = []string{}
+		}
+		out = append(out, LookupRecord{Name: lk.name, RCode: lk.rcode, Answers: answers, Outcome: o,
+			Features: a.rules.FeatureNames(feats), Queries: lk.queries, First: stamp(lk.firstQuery), URL: a.rules.URLs[row].URL})
+	}
+	sort.Slice(out, func(i, j int) bool { return out[i].Name < out[j].Name })
+	return out
+}
+
+// hints says, per failing feature and URL row, what to open in the
+// article's terms, and adds the article's notes for the outcomes seen.
+func (a *Auditor) hints(r *Report) []Hint {
+	hints := []Hint{}
+	for i, fr := range r.Features {
+		if fr.Verdict != Blocked && fr.Verdict != Partial {
+			continue
+		}
+		t := &a.features[i]
+		text := ""
+		if len(t.targets) > 0 {
+			text = "Allow outbound " + strings.Join(t.targets, ", ") + ". "
+		}
+		hints = append(hints, Hint{Feature: fr.Feature, Text: text + a.rules.Features[i].Hint})
+		for o := range numOutcomes {
+			if note, ok := a.rules.Notes[Outcome(o).String()]; ok && t.outcomes[o] > 0 && Outcome(o).Failed() {
+				hints = append(hints, Hint{Feature: fr.Feature, Text: note})
+			}
+		}
+	}
+	for i, u := range r.URLs {
+		if a.rules.URLs[i].Features != 0 || (u.Verdict != Blocked && u.Verdict != Partial) {
+			continue
+		}
+		t := &a.urls[i]
+		hints = append(hints, Hint{Text: fmt.Sprintf("Allow outbound %s (%s: %s).", strings.Join(t.targets, ", "), u.URL, u.Function)})
+	}
+	return hints
+}

@@ -1,0 +1,255 @@
+package main
+
+import (
+	"context"
+	"errors"
+	"flag"
+	"fmt"
+	"io"
+	"os"
+	"strings"
+	"time"
+
+	"github.com/msnaudit/msnaudit/capture"
+	"github.com/msnaudit/msnaudit/classify"
+)
+
+// auditOptions are the audit's flags, validated in one place.
+type auditOptions struct {
+	format   string
+	output   string
+	rules    string
+	color    string
+	allFlows bool
+	quiet    bool
+	cfg      classify.Config
+	inputs   []string
+}
+
+func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
+	o := &auditOptions{cfg: classify.DefaultConfig()}
+	fs := flag.NewFlagSet("audit", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	fs.Usage = func() {
+		fmt.Fprint(stderr, "Usage: msnaudit audit [flags] FILE [FILE...]\n\nAudits pcap/pcapng captures (gzip too; - reads standard input); several files are merged in time order.\n\nFlags:\n")
+		fs.PrintDefaults()
+	}
+	fs.StringVar(&o.format, "format", "table", "output `format`: table, json, markdown or csv")
+	fs.StringVar(&o.output, "o", "", "write the report to `FILE` instead of standard output")
+	fs.StringVar(&o.rules, "rules", "", "read the rule table from `FILE` instead of the built-in KB 960820 table")
+	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (on a terminal), always or never")
+	fs.BoolVar(&o.allFlows, "all-flows", false, "list every flow, not only Messenger and possible ones")
+	fs.BoolVar(&o.quiet, "quiet", false, "print no warnings or progress on standard error")
+	fs.IntVar(&o.cfg.MaxFlows, "max-flows", o.cfg.MaxFlows, "flows tracked at once; past it the least recently seen is finished early (counted as evicted)")
+	fs.DurationVar(&o.cfg.IdleTimeout, "idle-timeout", o.cfg.IdleTimeout, "finish a flow idle this long")
+	fs.DurationVar(&o.cfg.Grace, "grace", o.cfg.Grace, "a SYN or request this close to the capture's end is incomplete, not dropped")
+	fs.IntVar(&o.cfg.MaxListed, "max-listed", o.cfg.MaxListed, "list at most this many flows in the report (the rest are counted)")
+	// Flags may come before or after the files.
+	for {
+		if err := fs.Parse(args); err != nil {
+			if errors.Is(err, flag.ErrHelp) {
+				return nil, exitError{exitOK}
+			}
+			return nil, exitError{exitUsage}
+		}
+		args = fs.Args()
+		if len(args) == 0 {
+			break
+		}
+		o.inputs = append(o.inputs, args[0])
+		args = args[1:]
+	}
+	switch {
+	case len(o.inputs) == 0:
+		return nil, usageError{"audit needs at least one capture file (or - for standard input)"}
+	case !oneOf(o.format, "table", "json", "markdown", "csv"):
+		return nil, usageError{fmt.Sprintf("--format %q is not table, json, markdown or csv", o.format)}
+	case !oneOf(o.color, "auto", "always", "never"):
+		return nil, usageError{fmt.Sprintf("--color %q is not auto, always or never", o.color)}
+	case o.cfg.MaxFlows <= 0 || o.cfg.MaxListed <= 0:
+		return nil, usageError{"--max-flows and --max-listed must be positive"}
+	case o.cfg.IdleTimeout <= 0 || o.cfg.Grace < 0:
+		return nil, usageError{"--idle-timeout must be positive and --grace not negative"}
+	}
+	stdin := 0
+	for _, in := range o.inputs {
+		if in == "-" {
+			stdin++
+		}
+	}
+	if stdin > 1 {
+		return nil, usageError{"standard input (-) can be read only once"}
+	}
+	o.cfg.AllFlows = o.allFlows
+	return o, nil
+}
+
+func oneOf(s string, options ...string) bool {
+	for _, o := range options {
+		if s == o {
+			return true
+		}
+	}
+	return false
+}
+
+func loadRules(path string) (*classify.Rules, error) {
+	if path == "" {
+		return classify.Default(), nil
+	}
+	f, err := os.Open(path)
+	if err != nil {
+		return nil, fmt.Errorf("rules: %w", err)
+	}
+	defer f.Close()
+	return classify.ParseRules(path, f)
+}
+
+func runRules(args []string, stdout, stderr io.Writer) error {
+	fs := flag.NewFlagSet("rules", flag.ContinueOnError)
+	fs.SetOutput(stderr)
+	path := fs.String("rules", "", "print the rule table in `FILE` (checking it) instead of the built-in one")
+	if err := fs.Parse(args); err != nil {
+		if errors.Is(err, flag.ErrHelp) {
+			return nil
+		}
+		return exitError{exitUsage}
+	}
+	if fs.NArg() > 0 {
+		return usageError{fmt.Sprintf("rules takes no arguments (got %q)", fs.Arg(0))}
+	}
+	rs, err := loadRules(*path)
+	if err != nil {
+		return err
+	}
+	_, err = stdout.Write(rs.Text)
+	return err
+}
+
+func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+	o, err := parseAuditFlags(args, stderr)
+	if err != nil {
+		return err
+	}
+	if o.cfg.Rules, err = loadRules(o.rules); err != nil {
+		return err
+	}
+	src, err := openInputs(o.inputs, stdin)
+	if err != nil {
+		return err
+	}
+	defer src.Close()
+
+	a := classify.NewAuditor(o.cfg)
+	var p capture.Packet
+	truncated := false
+	for err == nil {
+		if err = src.Next(&p); err == nil {
+			a.Packet(&p)
+			if a.Stats().Packets&0xffff == 0 && ctx.Err() != nil {
+				err = ctx.Err()
+			}
+		}
+	}
+	switch {
+	case errors.Is(err, io.EOF):
+	case errors.Is(err, capture.ErrTruncated):
+		truncated = true
+		if !o.quiet {
+			fmt.Fprintf(stderr, "msnaudit: warning: %v; the report covers the packets before it\n", err)
+		}
+	case errors.Is(err, context.Canceled):
+		truncated = true
+		if !o.quiet {
+			fmt.Fprintln(stderr, "msnaudit: interrupted; the report covers the packets read so far")
+		}
+	default:
+		return err
+	}
+	if a.Stats().Packets == 0 && !truncated {
+		return fmt.Errorf("%s: no packets in the capture", strings.Join(o.inputs, ", "))
+	}
+	r := a.Report(o.inputs, truncated)
+	if err := writeReport(o, r, stdout); err != nil {
+		return err
+	}
+	if r.Blocked() {
+		return exitError{exitBlocked}
+	}
+	return nil
+}
+
+// openInputs opens every input and merges them in time order.
+func openInputs(names []string, stdin io.Reader) (capture.Source, error) {
+	srcs := make([]capture.Source, 0, len(names))
+	closeAll := func() {
+		for _, s := range srcs {
+			s.Close()
+		}
+	}
+	for _, name := range names {
+		var s capture.Source
+		var err error
+		if name == "-" {
+			s, err = capture.NewReader("-", stdin)
+		} else {
+			s, err = capture.Open(name)
+		}
+		if err != nil {
+			closeAll()
+			return nil, err
+		}
+		srcs = append(srcs, s)
+	}
+	if len(srcs) == 1 {
+		return srcs[0], nil
+	}
+	return capture.Merge(names, srcs), nil
+}
+
+// writeReport renders the report to stdout or, with -o, to a temporary file
+// renamed into place once complete.
+func writeReport(o *auditOptions, r *classify.Report, stdout io.Writer) error {
+	color := o.color == "always" || o.color == "auto" && o.output == "" && isTerminal(stdout)
+	if o.output == "" {
+		return render(stdout, r, o.format, color)
+	}
+	return writeFileAtomic(o.output, func(w io.Writer) error { return render(w, r, o.format, color) })
+}
+
+func writeFileAtomic(path string, write func(io.Writer) error) error {
+	dir := "."
+	if i := strings.LastIndexByte(path, os.PathSeparator); i >= 0 {
+		dir = path[:i+1]
+	}
+	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 && os.Geteuid() == 0 {
+		return fmt.Errorf("%s: refusing to write through a symbolic link as root", path)
+	}
+	tmp, err := os.CreateTemp(dir, ".msnaudit-*.tmp")
+	if err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	defer os.Remove(tmp.Name())
+	if err := write(tmp); err != nil {
+		tmp.Close()
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := tmp.Close(); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	if err := os.Rename(tmp.Name(), path); err != nil {
+		return fmt.Errorf("write %s: %w", path, err)
+	}
+	return nil
+}
+
+func isTerminal(w io.Writer) bool {
+	f, ok := w.(*os.File)
+	if !ok {
+		return false
+	}
+	fi, err := f.Stat()
+	return err == nil && fi.Mode()&os.ModeCharDevice != 0
+}
+
+var _ = time.Second
