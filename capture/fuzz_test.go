@@ -27,6 +27,15 @@ func FuzzReader(f *testing.F) {
 		pcLE.buf[:len(pcLE.buf)-5],
 		ng.buf[:len(ng.buf)/2],
 		newNgFile(false).idb(1, 0).spb(payload(0, 10), 10).buf,
+		// Edge cases: extreme time resolutions and timestamps, a record
+		// claiming a 64 MiB capture length in a file with no snaplen limit.
+		func() []byte {
+			f := newNgFile(true)
+			f.idb(1, 0, f.tsresol(0x80|63), f.tsoffset(-1<<62)).idb(1, 0, f.tsresol(28))
+			return f.epb(0, ^uint64(0), nil, 0).epb(1, ^uint64(0), nil, 0).buf
+		}(),
+		newPcapFile(false, false, 0xffffffff, 1).add(0, 0, nil, 0).buf[:24+8],
+		append(newPcapFile(false, false, 0xffffffff, 1).buf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 4),
 	}
 	for _, s := range seeds {
 		f.Add(s)

@@ -64,9 +64,10 @@ func (f *pcapFile) add(sec, frac uint32, data []byte, orig int) *pcapFile {
 
 // ngFile builds pcapng captures in memory.
 type ngFile struct {
-	o    order
-	buf  []byte
-	ends []int // end offset of each packet block
+	o      order
+	buf    []byte
+	ends   []int // end offset of each packet block
+	blocks []int // end offset of every block
 }
 
 func (f *ngFile) block(typ uint32, body []byte) *ngFile {
@@ -78,6 +79,7 @@ func (f *ngFile) block(typ uint32, body []byte) *ngFile {
 	f.buf = f.o.AppendUint32(f.buf, n)
 	f.buf = append(f.buf, body...)
 	f.buf = f.o.AppendUint32(f.buf, n)
+	f.blocks = append(f.blocks, len(f.buf))
 	return f
 }
 

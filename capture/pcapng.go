@@ -204,11 +204,19 @@ func (r *pcapngReader) what(typ uint32, known bool) string {
 		}
 		name := blockName(typ)
 		if name[0] == 'i' {
-			return "an " + name + " after " + packetName(r.npkt)
+			return "an " + name + " " + r.where()
 		}
-		return "a " + name + " after " + packetName(r.npkt)
+		return "a " + name + " " + r.where()
 	}
-	return "a block header after " + packetName(r.npkt)
+	return "a block header " + r.where()
+}
+
+// where places the current block relative to the packets delivered.
+func (r *pcapngReader) where() string {
+	if r.npkt == 0 {
+		return "before the first packet"
+	}
+	return "after " + packetName(r.npkt)
 }
 
 // Next implements Source.

@@ -8,6 +8,7 @@ import (
 	"os"
 	"path/filepath"
 	"reflect"
+	"slices"
 	"strings"
 	"testing"
 )
@@ -433,44 +434,41 @@ func TestPrefixes(t *testing.T) {
 	}
 	ng, _ := multiNg(false)
 	for name, f := range map[string]struct {
-		b     []byte
-		ends  []int
-		start int // shortest prefix that is a valid empty capture
+		b          []byte
+		ends       []int // ends of packet records
+		boundaries []int // where a cut leaves a valid capture
 	}{
-		"x.pcap":   {pc.buf, pc.ends, 24},
-		"x.pcapng": {ng.buf, ng.ends, len(newNgFile(false).buf)},
+		"x.pcap":   {pc.buf, pc.ends, append([]int{24}, pc.ends...)},
+		"x.pcapng": {ng.buf, ng.ends, ng.blocks},
 	} {
 		for n := 0; n <= len(f.b); n++ {
 			pkts, err := readAll(t, name, f.b[:n])
 			complete := 0
-			boundary := n == f.start
 			for _, e := range f.ends {
 				if e <= n {
 					complete++
 				}
-				boundary = boundary || e == n
 			}
 			var fe *FormatError
+			if err != io.EOF && !errors.As(err, &fe) {
+				t.Fatalf("%s[:%d]: unexpected error %v", name, n, err)
+			}
 			switch {
-			case err == io.EOF:
-				if n < f.start {
-					t.Errorf("%s[:%d]: clean end for a cut header", name, n)
+			case n < 4:
+				if fe == nil || errors.Is(err, ErrTruncated) {
+					t.Errorf("%s[:%d]: got %v, want a not-a-capture error", name, n, err)
 				}
-			case errors.As(err, &fe):
-				if errors.Is(err, ErrTruncated) && !strings.Contains(err.Error(), name) {
-					t.Errorf("%s[:%d]: %v", name, n, err)
+			case slices.Contains(f.boundaries, n):
+				if err != io.EOF {
+					t.Errorf("%s[:%d]: got %v, want a clean end", name, n, err)
 				}
 			default:
-				t.Errorf("%s[:%d]: unexpected error %v", name, n, err)
+				if !errors.Is(err, ErrTruncated) || !strings.HasPrefix(err.Error(), name+": capture is cut short inside ") {
+					t.Errorf("%s[:%d]: got %v, want ErrTruncated", name, n, err)
+				}
 			}
 			if len(pkts) != complete {
 				t.Errorf("%s[:%d]: %d packets delivered, want %d (%v)", name, n, len(pkts), complete, err)
-			}
-			// Every cut inside the packets' part of the file is ErrTruncated
-			// unless it falls on a block boundary (pcapng has non-packet
-			// blocks between packets).
-			if n > f.start && name == "x.pcap" && !boundary && !errors.Is(err, ErrTruncated) {
-				t.Errorf("%s[:%d]: got %v, want ErrTruncated", name, n, err)
 			}
 		}
 		// Compressed prefixes: never a panic, never more packets than

@@ -102,6 +102,7 @@ type Auditor struct {
 	dnsMsg    inspect.DNSMessage
 	redirects [8]inspect.Redirect
 	invite    inspect.Invite
+	sniBuf    [inspect.SNIBufLen]byte
 }
 
 // NewAuditor returns an auditor with cfg's rules and limits; zero fields of
@@ -414,7 +415,7 @@ func (a *Auditor) nameClient(f *flow, b []byte) bool {
 		return false
 	}
 	if f.cand&candTLS != 0 {
-		sni, r := inspect.ClientHelloSNI(b)
+		sni, r := inspect.ClientHelloSNIInto(b, &a.sniBuf)
 		if try(candTLS, r) {
 			f.sig = sigTLS
 			if len(sni) > 0 {
@@ -626,7 +627,11 @@ func transportName(proto uint8) string {
 	return "udp"
 }
 
+// seconds formats a duration for details: "350ms", "7.0s".
 func seconds(ns int64) string {
+	if ns < int64(time.Second) {
+		return strconv.FormatInt(ns/int64(time.Millisecond), 10) + "ms"
+	}
 	return strconv.FormatFloat(float64(ns)/1e9, 'f', 1, 64) + "s"
 }
 

@@ -36,7 +36,7 @@ const MaxMSNPLine = 1024
 func MSNPCommand(b []byte) (cmd [3]byte, r Result) {
 	for i := 0; i < len(b) && i < 3; i++ {
 		if !isUpper(b[i]) {
-			return cmd, NoMatch
+			return [3]byte{}, NoMatch
 		}
 		cmd[i] = b[i]
 	}

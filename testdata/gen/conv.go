@@ -68,9 +68,11 @@ func (c *capture) at(d time.Duration) {
 
 func (c *capture) nextPort() uint16 { p := c.port; c.port++; return p }
 
-// emit records a datagram at the clock and advances the clock.
-func (c *capture) emit(ip []byte, out bool) {
-	c.pkts = append(c.pkts, packet{ts: c.t0.Add(c.now), ip: ip, out: out, iface: c.iface})
+// emit records a datagram at the clock, on the current interface, and advances the clock.
+func (c *capture) emit(ip []byte, out bool) { c.emitOn(c.iface, ip, out) }
+
+func (c *capture) emitOn(iface int, ip []byte, out bool) {
+	c.pkts = append(c.pkts, packet{ts: c.t0.Add(c.now), ip: ip, out: out, iface: iface})
 	c.now += c.gap
 }
 
@@ -174,6 +176,7 @@ type tcpConv struct {
 	cseq, sseq uint32 // next sequence number of each side
 	sid        uint16 // server IPv4 identification counter
 	mss        int
+	iface      int  // interface the connection is captured on
 	ext        bool // client packets carry IPv6 Hop-by-Hop + Destination Options headers
 	flow       *flowExp
 	last       []byte // the last datagram emitted
@@ -185,7 +188,8 @@ func (c *capture) tcp(server string, w want) *tcpConv {
 	c.convs++
 	n := c.convs
 	t := &tcpConv{c: c, srv: srv, cli: netip.AddrPortFrom(c.clientAddr(srv.Addr()), c.nextPort()),
-		ciss: 0x1a2b0000 + n*0x01000193, siss: 0x80000000 + n*0x0101a7f3, sid: uint16(0x4000 + n*0x111), mss: 1460}
+		ciss: 0x1a2b0000 + n*0x01000193, siss: 0x80000000 + n*0x0101a7f3, sid: uint16(0x4000 + n*0x111), mss: 1460,
+		iface: c.iface}
 	if srv.Addr().Is6() {
 		t.mss = 1440
 	}
@@ -227,7 +231,7 @@ func (t *tcpConv) emit(fromClient bool, fl tcpFlags, seq, ack uint32, payload []
 	}
 	t.last = h.datagram(tcp, payload)
 	t.flow.touch(t.c)
-	t.c.emit(t.last, fromClient)
+	t.c.emitOn(t.iface, t.last, fromClient)
 }
 
 func synOptions(mss int, wscale byte) []layers.TCPOption {

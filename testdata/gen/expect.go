@@ -63,6 +63,7 @@ type badExpectation struct {
 	Packets   int    `json:"packets"`         // packets readable before the problem
 	Malformed int    `json:"malformed"`
 	Truncated bool   `json:"truncated"`
+	Offset    int    `json:"offset,omitempty"` // byte offset of the problem (of the cut record for truncated)
 	Note      string `json:"note,omitempty"`
 }
 

@@ -12,7 +12,6 @@ import (
 
 	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
-	"github.com/gopacket/gopacket/pcapgo"
 )
 
 // Link types (pcap LINKTYPE_ values).
@@ -118,20 +117,47 @@ func afOf(ip []byte, af6 uint32) uint32 {
 
 const snapLen = 262144
 
-// writePcap writes a classic little-endian microsecond pcap.
-func writePcap(w io.Writer, c *capture, lt layers.LinkType, e encap) error {
-	pw := pcapgo.NewWriter(w)
-	if err := pw.WriteFileHeader(snapLen, lt); err != nil {
-		return err
+// The writers are written by hand: gopacket's pcapgo imports golang.org/x/net/bpf,
+// which the module's go.sum does not list. The formats are the ones pcapgo writes.
+
+// writeClassic writes a classic pcap in the given byte order and resolution.
+func writeClassic(w io.Writer, c *capture, lt layers.LinkType, e encap, order binary.ByteOrder, nanos bool) error {
+	var b bytes.Buffer
+	magic := uint32(0xa1b2c3d4)
+	if nanos {
+		magic = 0xa1b23c4d
 	}
+	hdr := make([]byte, 24)
+	order.PutUint32(hdr[0:], magic)
+	order.PutUint16(hdr[4:], 2)
+	order.PutUint16(hdr[6:], 4)
+	order.PutUint32(hdr[16:], snapLen)
+	order.PutUint32(hdr[20:], uint32(lt))
+	b.Write(hdr)
 	for _, p := range c.pkts {
 		data := frame(e, p)
-		ci := gopacket.CaptureInfo{Timestamp: p.ts, CaptureLength: len(data), Length: len(data)}
-		if err := pw.WritePacket(ci, data); err != nil {
-			return err
+		frac := p.ts.Nanosecond()
+		if !nanos {
+			if frac%1000 != 0 {
+				panic("sub-microsecond timestamp in a microsecond pcap")
+			}
+			frac /= 1000
 		}
+		rec := make([]byte, 16)
+		order.PutUint32(rec[0:], uint32(p.ts.Unix()))
+		order.PutUint32(rec[4:], uint32(frac))
+		order.PutUint32(rec[8:], uint32(len(data)))
+		order.PutUint32(rec[12:], uint32(len(data)))
+		b.Write(rec)
+		b.Write(data)
 	}
-	return nil
+	_, err := w.Write(b.Bytes())
+	return err
+}
+
+// writePcap writes a classic little-endian microsecond pcap.
+func writePcap(w io.Writer, c *capture, lt layers.LinkType, e encap) error {
+	return writeClassic(w, c, lt, e, binary.LittleEndian, false)
 }
 
 // writePcapGz writes writePcap's output gzip-compressed (no name, no time in the gzip header).
@@ -146,53 +172,20 @@ func writePcapGz(w io.Writer, c *capture, lt layers.LinkType, e encap) error {
 	return zw.Close()
 }
 
-// writePcapBENanos writes a big-endian, nanosecond-resolution classic pcap by hand.
+// writePcapBENanos writes a big-endian, nanosecond-resolution classic pcap.
 func writePcapBENanos(w io.Writer, c *capture, lt layers.LinkType, e encap) error {
-	var b bytes.Buffer
-	hdr := make([]byte, 24)
-	binary.BigEndian.PutUint32(hdr[0:], 0xa1b23c4d)
-	binary.BigEndian.PutUint16(hdr[4:], 2)
-	binary.BigEndian.PutUint16(hdr[6:], 4)
-	binary.BigEndian.PutUint32(hdr[16:], snapLen)
-	binary.BigEndian.PutUint32(hdr[20:], uint32(lt))
-	b.Write(hdr)
-	for _, p := range c.pkts {
-		data := frame(e, p)
-		rec := make([]byte, 16)
-		binary.BigEndian.PutUint32(rec[0:], uint32(p.ts.Unix()))
-		binary.BigEndian.PutUint32(rec[4:], uint32(p.ts.Nanosecond()))
-		binary.BigEndian.PutUint32(rec[8:], uint32(len(data)))
-		binary.BigEndian.PutUint32(rec[12:], uint32(len(data)))
-		b.Write(rec)
-		b.Write(data)
-	}
-	_, err := w.Write(b.Bytes())
-	return err
+	return writeClassic(w, c, lt, e, binary.BigEndian, true)
 }
 
-// ngOptions are the section options: fixed, so the file does not depend on the machine.
-var ngOptions = pcapgo.NgWriterOptions{SectionInfo: pcapgo.NgSectionInfo{Application: "msnaudit testdata/gen"}}
-
-// writePcapng writes a one-interface pcapng with gopacket's NgWriter (nanosecond timestamps).
+// writePcapng writes a one-interface pcapng with nanosecond timestamps.
 func writePcapng(w io.Writer, c *capture, lt layers.LinkType, e encap) error {
-	nw, err := pcapgo.NewNgWriterInterface(w, pcapgo.NgInterface{Name: "eth0", LinkType: lt, SnapLength: snapLen}, ngOptions)
-	if err != nil {
-		return err
-	}
-	for _, p := range c.pkts {
-		data := frame(e, p)
-		ci := gopacket.CaptureInfo{Timestamp: p.ts, CaptureLength: len(data), Length: len(data)}
-		if err := nw.WritePacket(ci, data); err != nil {
-			return err
-		}
-	}
-	return nw.Flush()
+	return writePcapngMulti(w, c, []ngIface{{lt: lt, enc: e, name: "eth0", tsresol: 9}})
 }
 
 // ---------------------------------------------------------------- hand-written pcapng
 
-// NgWriter gives every interface if_tsresol 9, so a file whose interfaces have
-// different resolutions is written block by block.
+// pcapng: little-endian section header, interface description and enhanced
+// packet blocks (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng-02.html).
 
 func ngBlock(typ uint32, body []byte) []byte {
 	body = append(body, make([]byte, (4-len(body)%4)%4)...)

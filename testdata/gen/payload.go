@@ -58,10 +58,10 @@ func clientHello(sni string, seed byte, padTo int) []byte {
 		name := cat([]byte{0}, u16(len(sni)), []byte(sni)) // host_name
 		exts = append(exts, ext(0x0000, vec16(name))...)
 	}
-	exts = append(exts, ext(0x0005, []byte{1, 0, 0, 0, 0})...)                  // status_request (OCSP)
+	exts = append(exts, ext(0x0005, []byte{1, 0, 0, 0, 0})...)                        // status_request (OCSP)
 	exts = append(exts, ext(0x000a, vec16(u16(0x0017), u16(0x0018), u16(0x0019)))...) // supported_groups: secp256r1, secp384r1, secp521r1
-	exts = append(exts, ext(0x000b, []byte{1, 0})...)                           // ec_point_formats: uncompressed
-	exts = append(exts, ext(0xff01, []byte{0})...)                              // renegotiation_info
+	exts = append(exts, ext(0x000b, []byte{1, 0})...)                                 // ec_point_formats: uncompressed
+	exts = append(exts, ext(0xff01, []byte{0})...)                                    // renegotiation_info
 	body := cat(u16(0x0301), fill(seed, 32), []byte{0}, vec16(cs), []byte{1, 0})
 	msgLen := func(e []byte) int { return 4 + len(body) + 2 + len(e) }
 	if padTo > 0 {
@@ -164,11 +164,11 @@ func slpMessage(start, to, from, via, callID, cseq, contentType, body string) []
 		"CSeq: %s \r\nCall-ID: %s\r\nMax-Forwards: 0\r\nContent-Type: %s\r\nContent-Length: %d\r\n\r\n%s",
 		start, to, from, via, cseq, callID, contentType, len(body), body)
 	hdr := make([]byte, 48)
-	binary.LittleEndian.PutUint32(hdr[0:], 0)                   // SessionID (0: SLP)
+	binary.LittleEndian.PutUint32(hdr[0:], 0)                           // SessionID (0: SLP)
 	binary.LittleEndian.PutUint32(hdr[4:], 0x3a1e0000+uint32(len(slp))) // BaseID
-	binary.LittleEndian.PutUint64(hdr[16:], uint64(len(slp)))    // TotalSize
-	binary.LittleEndian.PutUint32(hdr[24:], uint32(len(slp)))    // MessageSize
-	binary.LittleEndian.PutUint32(hdr[32:], 0x00dd51e5)          // AckSessionID
+	binary.LittleEndian.PutUint64(hdr[16:], uint64(len(slp)))           // TotalSize
+	binary.LittleEndian.PutUint32(hdr[24:], uint32(len(slp)))           // MessageSize
+	binary.LittleEndian.PutUint32(hdr[32:], 0x00dd51e5)                 // AckSessionID
 	mime := "MIME-Version: 1.0\r\nContent-Type: application/x-msnmsgrp2p\r\nP2P-Dest: " + to + "\r\n\r\n"
 	return cat([]byte(mime), hdr, []byte(slp), []byte{0, 0, 0, 0})
 }
@@ -237,7 +237,9 @@ func echoProbe(cli netip.AddrPort, trID uint32) []byte {
 	b := make([]byte, 20)
 	b[0], b[1] = 2, 4
 	binary.BigEndian.PutUint16(b[2:], cli.Port())
-	copy(b[4:8], cli.Addr().AsSlice())
+	if cli.Addr().Is4() {
+		copy(b[4:8], cli.Addr().AsSlice())
+	}
 	binary.BigEndian.PutUint32(b[16:], trID)
 	return b
 }
@@ -248,12 +250,20 @@ func echoReply(cli netip.AddrPort, test netip.Addr, trID uint32) []byte {
 	b := make([]byte, 20)
 	b[0], b[1] = 2, 4
 	binary.BigEndian.PutUint16(b[2:], cli.Port()^0x3141)
-	binary.BigEndian.PutUint32(b[4:], binary.BigEndian.Uint32(cli.Addr().AsSlice())^0x31413141)
+	binary.BigEndian.PutUint32(b[4:], ip4(cli.Addr())^0x31413141)
 	binary.BigEndian.PutUint16(b[8:], 9^0x3141)
 	binary.BigEndian.PutUint16(b[10:], 7001^0x3141)
-	binary.BigEndian.PutUint32(b[12:], binary.BigEndian.Uint32(test.AsSlice())^0x31413141)
+	binary.BigEndian.PutUint32(b[12:], ip4(test)^0x31413141)
 	binary.BigEndian.PutUint32(b[16:], trID)
 	return b
+}
+
+// ip4 is a as a number, 0 for IPv6 (the probe has room for IPv4 only).
+func ip4(a netip.Addr) uint32 {
+	if !a.Is4() {
+		return 0
+	}
+	return binary.BigEndian.Uint32(a.AsSlice())
 }
 
 // ---------------------------------------------------------------- STUN / TURN
@@ -269,7 +279,7 @@ func stunMsg(typ int, txID []byte, attrs ...[]byte) []byte {
 }
 
 func xorAddr(a netip.AddrPort) []byte {
-	ip := binary.BigEndian.Uint32(a.Addr().AsSlice()) ^ 0x2112a442
+	ip := ip4(a.Addr()) ^ 0x2112a442
 	return cat([]byte{0, 1}, u16(int(a.Port()^0x2112)), []byte{byte(ip >> 24), byte(ip >> 16), byte(ip >> 8), byte(ip)})
 }
 
@@ -277,15 +287,15 @@ func xorAddr(a netip.AddrPort) []byte {
 func turnAllocate(txID []byte) []byte {
 	return stunMsg(0x0003, txID,
 		stunAttr(0x0006, []byte("RPS_EwCoARAnAAAUTdc3BOjkWkdjS3SdNlUCmmmC8Q5p")), // USERNAME
-		stunAttr(0x0019, []byte{17, 0, 0, 0}),                                   // REQUESTED-TRANSPORT: UDP
-		stunAttr(0x8022, []byte("Windows Live Messenger 14.0")))                 // SOFTWARE
+		stunAttr(0x0019, []byte{17, 0, 0, 0}),                                    // REQUESTED-TRANSPORT: UDP
+		stunAttr(0x8022, []byte("Windows Live Messenger 14.0")))                  // SOFTWARE
 }
 
 // turnAllocated is the Allocate success response.
 func turnAllocated(txID []byte, relayed, mapped netip.AddrPort) []byte {
 	return stunMsg(0x0103, txID,
-		stunAttr(0x0016, xorAddr(relayed)),     // XOR-RELAYED-ADDRESS
-		stunAttr(0x0020, xorAddr(mapped)),      // XOR-MAPPED-ADDRESS
+		stunAttr(0x0016, xorAddr(relayed)),      // XOR-RELAYED-ADDRESS
+		stunAttr(0x0020, xorAddr(mapped)),       // XOR-MAPPED-ADDRESS
 		stunAttr(0x000d, []byte{0, 0, 2, 0x58})) // LIFETIME 600
 }
 
