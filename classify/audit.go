@@ -40,6 +40,7 @@ func DefaultConfig() Config {
 // learnedEndpoint is a server endpoint that signalling announced: an MSNP
 // XFR/RNG redirect or an MSNSLP/legacy invitation.
 type learnedEndpoint struct {
+	host     string // the name the redirect inherits from the redirecting flow ("" for invitations)
 	features FeatureSet
 	url      int // URL row of the announcing flow, -1 if none
 	at       int64
@@ -278,6 +279,10 @@ func (a *Auditor) newFlow(k flowKey, d *decoded, ts int64) *flow {
 	}
 	if l, ok := a.learned[f.server]; ok && l.at <= ts {
 		f.learned = l
+		if l.host != "" {
+			// DESIGN: an MSNP XFR/RNG redirect names the server it points to.
+			f.setHost(l.host, "msnp")
+		}
 	}
 	a.table.add(f)
 	return f
@@ -476,7 +481,8 @@ func (a *Auditor) signalling(f *flow, dir *direction, p []byte, fromServer bool,
 			if r.Ring {
 				what = "MSNP RNG invitation"
 			}
-			a.learn(r.Addr, a.rules.Signatures[SigMSNP], a.urlRow(f), ts, what)
+			host, _ := f.name()
+			a.learn(r.Addr, host, a.rules.Signatures[SigMSNP], a.urlRow(f), ts, what)
 		}
 	}
 	inv := &a.invite
@@ -489,7 +495,7 @@ func (a *Auditor) signalling(f *flow, dir *direction, p []byte, fromServer bool,
 	app := inspect.App(f.slpApp)
 	feats, sig := a.appFeatures(app)
 	for _, ep := range inv.Endpoints[:inv.NEndpoints] {
-		a.learn(ep, feats, -1, ts, "invitation ("+sig+")")
+		a.learn(ep, "", feats, -1, ts, "invitation ("+sig+")")
 	}
 }
 
@@ -514,7 +520,7 @@ func (a *Auditor) appFeatures(app inspect.App) (FeatureSet, string) {
 	return a.rules.Signatures[sig], sig
 }
 
-func (a *Auditor) learn(ap netip.AddrPort, feats FeatureSet, url int, ts int64, what string) {
+func (a *Auditor) learn(ap netip.AddrPort, host string, feats FeatureSet, url int, ts int64, what string) {
 	if !ap.IsValid() || ap.Port() == 0 {
 		return
 	}
@@ -525,7 +531,7 @@ func (a *Auditor) learn(ap netip.AddrPort, feats FeatureSet, url int, ts int64, 
 			break
 		}
 	}
-	a.learned[ep] = &learnedEndpoint{features: feats, url: url, at: ts, what: what}
+	a.learned[ep] = &learnedEndpoint{host: host, features: feats, url: url, at: ts, what: what}
 }
 
 // urlRow is the URL row a flow is attributed to by its name, or by what

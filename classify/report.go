@@ -63,7 +63,7 @@ type FlowRecord struct {
 	Client     string   `json:"client"`
 	Server     string   `json:"server"`
 	Host       string   `json:"host"`
-	HostSource string   `json:"host_source"` // sni, http, connect, dns, or ""
+	HostSource string   `json:"host_source"` // sni, http, connect, dns, msnp (an XFR/RNG redirect), or ""
 	URL        string   `json:"url"`
 	Features   []string `json:"features"`
 	Evidence   string   `json:"evidence"` // host, signature, signaling, port, range, or "" (not Messenger)

@@ -78,11 +78,11 @@ type Rules struct {
 
 // Signature names a rules file may give features to.
 const (
-	SigMSNP        = "msnp"
-	SigGateway     = "http-gateway"
-	SigDirect      = "direct-connection"
-	SigSIP         = "sip"
-	SigEchoProbe   = "echo-probe"
+	SigMSNP      = "msnp"
+	SigGateway   = "http-gateway"
+	SigDirect    = "direct-connection"
+	SigSIP       = "sip"
+	SigEchoProbe = "echo-probe"
 	// Invitations (MSNSLP EUF-GUID or legacy Application-GUID): the features
 	// of the direct connections they announce.
 	SigSLPFile       = "invite-file-transfer"
@@ -91,9 +91,9 @@ const (
 	SigSLPWhiteboard = "invite-whiteboard"
 	SigSLPRemote     = "invite-remote-assistance"
 	SigSLPVoice      = "invite-voice"
-	maxFeatures    = 64
-	rulesMaxLine   = 64 << 10
-	defaultRuleSrc = "kb960820.rules"
+	maxFeatures      = 64
+	rulesMaxLine     = 64 << 10
+	defaultRuleSrc   = "kb960820.rules"
 )
 
 var knownSignatures = []string{SigMSNP, SigGateway, SigDirect, SigSIP, SigEchoProbe,
