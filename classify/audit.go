@@ -71,6 +71,7 @@ type tally struct {
 	evidence                    string
 	evidenceRank                int
 	targets                     []string // what failed, for hints: "TCP 1863 to messenger.hotmail.com"
+	names                       []string // names whose lookups failed
 }
 
 // Stats counts what the auditor read.

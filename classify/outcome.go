@@ -1,5 +1,7 @@
 package classify
 
+import "fmt"
+
 // Outcome is what happened to one flow or lookup: DESIGN.md's stable vocabulary.
 type Outcome uint8
 
@@ -81,4 +83,26 @@ func verdictOf(ok, failed int) Verdict {
 		return Blocked
 	}
 	return Partial
+}
+
+// UnmarshalText reads an outcome's name.
+func (o *Outcome) UnmarshalText(b []byte) error {
+	for i, n := range outcomeNames {
+		if n == string(b) {
+			*o = Outcome(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown outcome %q", b)
+}
+
+// UnmarshalText reads a verdict's name.
+func (v *Verdict) UnmarshalText(b []byte) error {
+	for i, n := range verdictNames {
+		if n == string(b) {
+			*v = Verdict(i)
+			return nil
+		}
+	}
+	return fmt.Errorf("unknown verdict %q", b)
 }

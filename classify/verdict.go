@@ -346,6 +346,33 @@ func (a *Auditor) Report(inputs []string, truncated bool) *Report {
 	return r
 }
 
+// tallies are the counters of a feature set and a URL row (-1 for none).
+func (a *Auditor) tallies(feats FeatureSet, row int) []*tally {
+	var ts []*tally
+	for i := range a.features {
+		if feats.Has(i) {
+			ts = append(ts, &a.features[i])
+		}
+	}
+	if row >= 0 {
+		ts = append(ts, &a.urls[row])
+	}
+	return ts
+}
+
+// openText says what to open for a tally's failures: the connections, then
+// the names DNS must resolve.
+func (t *tally) openText() string {
+	var s string
+	if len(t.targets) > 0 {
+		s = "Allow outbound " + strings.Join(t.targets, ", ") + ". "
+	}
+	if len(t.names) > 0 {
+		s += "Let DNS resolve " + strings.Join(t.names, ", ") + " to the service's real addresses. "
+	}
+	return s
+}
+
 // lookupsCounted is how many of a tally's attempts were lookups, not flows.
 func (t *tally) lookupsCounted() int { return t.outcomes[DNSFailed] + t.outcomes[DNSSinkhole] }
 
@@ -370,13 +397,15 @@ func (a *Auditor) finishLookups(end int64) []LookupRecord {
 		row := lk.row
 		feats := a.rules.URLs[row].Features
 		if o == DNSFailed || o == DNSSinkhole {
-			target := "DNS resolution of " + lk.name
-			for i := range a.features {
-				if feats.Has(i) {
-					a.features[i].count(o, target)
+			for _, t := range a.tallies(feats, row) {
+				t.count(o, "")
+				if len(t.names) < 8 && !slices.Contains(t.names, lk.name) {
+					t.names = append(t.names, lk.name)
+				}
+				if t.evidence == "" {
+					t.evidence = "lookup " + lk.name
 				}
 			}
-			a.urls[row].count(o, target)
 		}
 		answers := lk.answers
 		if answers == nil {
@@ -398,11 +427,7 @@ func (a *Auditor) hints(r *Report) []Hint {
 			continue
 		}
 		t := &a.features[i]
-		text := ""
-		if len(t.targets) > 0 {
-			text = "Allow outbound " + strings.Join(t.targets, ", ") + ". "
-		}
-		hints = append(hints, Hint{Feature: fr.Feature, Text: text + a.rules.Features[i].Hint})
+		hints = append(hints, Hint{Feature: fr.Feature, Text: t.openText() + a.rules.Features[i].Hint})
 		for o := range numOutcomes {
 			if note, ok := a.rules.Notes[Outcome(o).String()]; ok && t.outcomes[o] > 0 && Outcome(o).Failed() {
 				hints = append(hints, Hint{Feature: fr.Feature, Text: note})
@@ -414,7 +439,7 @@ func (a *Auditor) hints(r *Report) []Hint {
 			continue
 		}
 		t := &a.urls[i]
-		hints = append(hints, Hint{Text: fmt.Sprintf("Allow outbound %s (%s: %s).", strings.Join(t.targets, ", "), u.URL, u.Function)})
+		hints = append(hints, Hint{Text: fmt.Sprintf("%s(%s: %s)", t.openText(), u.URL, u.Function)})
 	}
 	return hints
 }

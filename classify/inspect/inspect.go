@@ -186,7 +186,8 @@ func be32(b []byte) uint32 {
 	return uint32(b[0])<<24 | uint32(b[1])<<16 | uint32(b[2])<<8 | uint32(b[3])
 }
 
-// parseIPv4 parses dotted-quad IPv4 text (1-3 digits per octet, each <= 255).
+// parseIPv4 parses dotted-quad IPv4 text (1-3 digits per octet, each <= 255,
+// no leading zeros), as netip.ParseAddr does.
 func parseIPv4(b []byte) (netip.Addr, bool) {
 	var a [4]byte
 	i := 0
@@ -197,13 +198,13 @@ func parseIPv4(b []byte) (netip.Addr, bool) {
 			}
 			i++
 		}
-		v, n := 0, 0
+		v, n, start := 0, 0, i
 		for i < len(b) && isDigit(b[i]) && n < 4 {
 			v = v*10 + int(b[i]-'0')
 			i++
 			n++
 		}
-		if n == 0 || n > 3 || v > 255 {
+		if n == 0 || n > 3 || v > 255 || n > 1 && b[start] == '0' {
 			return netip.Addr{}, false
 		}
 		a[k] = byte(v)

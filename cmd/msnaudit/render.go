@@ -5,6 +5,7 @@ import (
 	"encoding/json"
 	"fmt"
 	"io"
+	"sort"
 	"strconv"
 	"strings"
 	"time"
@@ -143,14 +144,30 @@ func featureCounts(f *classify.FeatureResult) (attempts string) {
 	return strconv.Itoa(f.OK + f.Failed)
 }
 
-func failedFlows(r *classify.Report) []*classify.FlowRecord {
-	var out []*classify.FlowRecord
+// failure is one row of the failed-attempts table: a flow or a lookup.
+type failure struct {
+	time, endpoints, host, feature string
+	outcome                        classify.Outcome
+	detail                         string
+}
+
+// failures lists the failed Messenger flows and lookups in time order.
+func failures(r *classify.Report, arrow string) []failure {
+	var out []failure
+	for i := range r.Lookups {
+		lk := &r.Lookups[i]
+		if lk.Outcome.Failed() {
+			out = append(out, failure{lk.First, "DNS lookup", lk.Name, featureShort(lk.Features), lk.Outcome, lookupDetail(lk)})
+		}
+	}
 	for i := range r.Flows {
 		f := &r.Flows[i]
 		if f.Outcome.Failed() && !f.Possible() && f.Evidence != "" {
-			out = append(out, f)
+			out = append(out, failure{f.First, f.Transport + " " + f.Client + " " + arrow + " " + f.Server, f.Host,
+				featureShort(f.Features), f.Outcome, f.Detail})
 		}
 	}
+	sort.SliceStable(out, func(i, j int) bool { return out[i].time < out[j].time })
 	return out
 }
 
@@ -207,27 +224,15 @@ func renderTable(w io.Writer, r *classify.Report, color bool) error {
 		}
 	}
 
-	failed := failedFlows(r)
+	failed := failures(r, "->")
 	fmt.Fprintf(w, "\n%s\n", paint(color, ansiBold, "Failed attempts"))
-	var failedLookups []*classify.LookupRecord
-	for i := range r.Lookups {
-		if r.Lookups[i].Outcome.Failed() {
-			failedLookups = append(failedLookups, &r.Lookups[i])
-		}
-	}
-	if len(failed)+len(failedLookups) == 0 {
+	if len(failed) == 0 {
 		fmt.Fprintln(w, "none")
 	} else {
 		t = newTable(w, "Time (UTC)", "Client -> server", "Host", "Feature", "Outcome", "Detail")
-		for _, lk := range failedLookups {
-			if err := appendRow(t, hhmmss(lk.First), "DNS lookup", clean(lk.Name), featureShort(lk.Features),
-				paint(color, ansiRed, lk.Outcome.String()), lookupDetail(lk)); err != nil {
-				return err
-			}
-		}
 		for _, f := range failed {
-			if err := appendRow(t, hhmmss(f.First), f.Transport+" "+f.Client+" -> "+f.Server, hostOrDash(f.Host),
-				featureShort(f.Features), paint(color, ansiRed, f.Outcome.String()), clean(f.Detail)); err != nil {
+			if err := appendRow(t, hhmmss(f.time), f.endpoints, hostOrDash(f.host), f.feature,
+				paint(color, ansiRed, f.outcome.String()), clean(f.detail)); err != nil {
 				return err
 			}
 		}
@@ -311,15 +316,8 @@ func renderMarkdown(w io.Writer, r *classify.Report) error {
 	}
 	fmt.Fprint(w, "\n## Failed attempts\n\n")
 	mdHeader(w, "Time (UTC)", "Client → server", "Host", "Feature", "Outcome", "Detail")
-	for i := range r.Lookups {
-		lk := &r.Lookups[i]
-		if lk.Outcome.Failed() {
-			mdRow(w, hhmmss(lk.First), "DNS lookup", mdCell(lk.Name), mdCell(featureShort(lk.Features)), lk.Outcome.String(), mdCell(lookupDetail(lk)))
-		}
-	}
-	for _, f := range failedFlows(r) {
-		mdRow(w, hhmmss(f.First), mdCell(f.Transport+" "+f.Client+" → "+f.Server), mdCell(hostOrDash(f.Host)),
-			mdCell(featureShort(f.Features)), f.Outcome.String(), mdCell(f.Detail))
+	for _, f := range failures(r, "→") {
+		mdRow(w, hhmmss(f.time), mdCell(f.endpoints), mdCell(hostOrDash(f.host)), mdCell(f.feature), f.outcome.String(), mdCell(f.detail))
 	}
 	if len(r.Hints) > 0 {
 		fmt.Fprint(w, "\n## What to open\n\n")

@@ -51,7 +51,7 @@ func badFiles() []file {
 	epb = binary.LittleEndian.AppendUint32(epb, 7)
 	epb = append(epb, make([]byte, 24)...)
 	add("corrupt.pcapng", append(shbIDB, epb...), badExpectation{Error: "corrupt", Offset: len(shbIDB),
-		Note: "enhanced packet block with block total length 7"})
+		Note: fmt.Sprintf("enhanced packet block at offset %d with block total length 7 (the length field is at %d)", len(shbIDB), len(shbIDB)+4)})
 
 	// unknown-link.pcap: a pcap of LINKTYPE 147 (user 0) with one packet.
 	flow := linkFlow(nsIP+":1863", 0)
@@ -59,7 +59,7 @@ func badFiles() []file {
 	var unk bytes.Buffer
 	must(writePcap(&unk, flow, 147, encRaw))
 	add("unknown-link.pcap", unk.Bytes(), badExpectation{Error: "unsupported_link", Offset: 20,
-		Note: "link type 147 (LINKTYPE_USER0)"})
+		Note: "link type 147 (LINKTYPE_USER0) in the file header field at offset 20; the one packet record after it is well formed"})
 
 	// huge-record.pcap: one good packet, then a record header claiming a 4 GB capture length.
 	var huge bytes.Buffer
@@ -72,7 +72,7 @@ func badFiles() []file {
 	huge.Write(rec)
 	huge.Write(make([]byte, 64))
 	add("huge-record.pcap", huge.Bytes(), badExpectation{Error: "record_too_large", Packets: 1, Offset: at,
-		Note: "second record header claims caplen 4294967295"})
+		Note: fmt.Sprintf("the second record header, at offset %d, claims caplen 4294967295 (4 GB)", at)})
 	return files
 }
 

@@ -63,7 +63,7 @@ type badExpectation struct {
 	Packets   int    `json:"packets"`         // packets readable before the problem
 	Malformed int    `json:"malformed"`
 	Truncated bool   `json:"truncated"`
-	Offset    int    `json:"offset,omitempty"` // byte offset of the problem (of the cut record for truncated)
+	Offset    int    `json:"offset,omitempty"` // where the problem is: start of the bad record or block, or the bad file-header field
 	Note      string `json:"note,omitempty"`
 }
 
