@@ -219,6 +219,12 @@ func TestTshark(t *testing.T) {
 			if bad := run("-Y", "_ws.malformed", "-T", "fields", "-e", "frame.number"); len(bad) > 0 {
 				t.Errorf("tshark finds malformed packets: frames %s", strings.Join(bad, ", "))
 			}
+			bad := run("-o", "ip.check_checksum:TRUE", "-o", "tcp.check_checksum:TRUE", "-o", "udp.check_checksum:TRUE",
+				"-Y", "ip.checksum.status == 0 || tcp.checksum.status == 0 || udp.checksum.status == 0 || "+
+					"icmp.checksum.status == 0 || icmpv6.checksum.status == 0", "-T", "fields", "-e", "frame.number")
+			if len(bad) > 0 {
+				t.Errorf("tshark finds bad checksums: frames %s", strings.Join(bad, ", "))
+			}
 		})
 	}
 }
