@@ -157,7 +157,7 @@ func TestParseDNSMalformed(t *testing.T) {
 		{"reserved label type", q(0x80, 'a', 0)},
 		{"name over 255 bytes", q(long...)},
 		{"65 pointer hops", chain(64)},
-		{"answer runs out", append(bytes.Clone(dnsSinkhole[:len(dnsSinkhole)-2]))},
+		{"answer runs out", bytes.Clone(dnsSinkhole[:len(dnsSinkhole)-2])},
 		{"rdlength past end", func() []byte { b := bytes.Clone(dnsSinkhole); b[len(b)-5] = 9; return b }()},
 		{"ancount too high", func() []byte { b := bytes.Clone(dnsMessengerResp); b[7]++; return b }()},
 		{"cname target runs past rdata", buildDNS(1, 0x8180, "a.example", 1, []dnsRR{{name: "a.example", typ: 5, rdata: []byte{3, 'b', 'c'}}})},

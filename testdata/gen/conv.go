@@ -27,6 +27,9 @@ var (
 	router6  = netip.MustParseAddr("2001:db8::fe")
 )
 
+// clientTTL is the Windows default TTL / hop limit.
+const clientTTL = 128
+
 // packet is one captured IP datagram; the link layer is added when a file is written.
 type packet struct {
 	ts    time.Time
@@ -203,7 +206,7 @@ func (t *tcpConv) emit(fromClient bool, fl tcpFlags, seq, ack uint32, payload []
 		PSH: fl&fPSH != 0, ACK: fl&fACK != 0}
 	h := ipHeader{proto: layers.IPProtocolTCP, df: true}
 	if fromClient {
-		h.src, h.dst, h.ttl = t.cli.Addr(), t.srv.Addr(), 64
+		h.src, h.dst, h.ttl = t.cli.Addr(), t.srv.Addr(), clientTTL
 		tcp.SrcPort, tcp.DstPort = layers.TCPPort(t.cli.Port()), layers.TCPPort(t.srv.Port())
 		h.id = t.c.ipID
 		t.c.ipID++
@@ -366,13 +369,6 @@ func (c *capture) udp(server string, w want) *udpConv {
 	return u
 }
 
-// udpFrom is udp with a fixed client port.
-func (c *capture) udpFrom(port uint16, server string, w want) *udpConv {
-	u := c.udpNoFlow(netip.MustParseAddrPort(server), port)
-	u.flow = c.addFlow("udp", u.cli, u.srv, w)
-	return u
-}
-
 func (c *capture) udpNoFlow(srv netip.AddrPort, port uint16) *udpConv {
 	c.convs++
 	return &udpConv{c: c, srv: srv, cli: netip.AddrPortFrom(c.clientAddr(srv.Addr()), port),
@@ -383,7 +379,7 @@ func (u *udpConv) header(fromClient bool) (ipHeader, *layers.UDP) {
 	h := ipHeader{proto: layers.IPProtocolUDP}
 	udp := &layers.UDP{}
 	if fromClient {
-		h.src, h.dst, h.ttl, h.id = u.cli.Addr(), u.srv.Addr(), 64, u.c.ipID
+		h.src, h.dst, h.ttl, h.id = u.cli.Addr(), u.srv.Addr(), clientTTL, u.c.ipID
 		u.c.ipID++
 		udp.SrcPort, udp.DstPort = layers.UDPPort(u.cli.Port()), layers.UDPPort(u.srv.Port())
 	} else {
@@ -486,7 +482,7 @@ func (c *capture) icmp6Unreachable(from netip.Addr, code uint8, orig []byte) {
 func (c *capture) ping(dst netip.Addr, seq uint16) {
 	data := []byte("abcdefghijklmnopqrstuvwabcdefghi")
 	req := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoRequest, 0), Id: 1, Seq: seq}
-	h := ipHeader{src: client4, dst: dst, proto: layers.IPProtocolICMPv4, ttl: 128, id: c.ipID}
+	h := ipHeader{src: client4, dst: dst, proto: layers.IPProtocolICMPv4, ttl: clientTTL, id: c.ipID}
 	c.ipID++
 	c.emit(h.datagram(req, data), true)
 	rep := &layers.ICMPv4{TypeCode: layers.CreateICMPv4TypeCode(layers.ICMPv4TypeEchoReply, 0), Id: 1, Seq: seq}

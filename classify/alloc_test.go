@@ -1,0 +1,111 @@
+package classify
+
+import (
+	"testing"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/msnaudit/msnaudit/capture"
+)
+
+// steadyPackets is a small conversation: an MSNP login on 1863, an HTTPS
+// flow with SNI, and DNS, with full-size data segments after naming.
+func steadyPackets(t testing.TB) [][]byte {
+	seg := func(src, dst string, sport, dport uint16, seq uint32, flags string, payload []byte) []byte {
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: seq, Ack: 1, Window: 65535}
+		for _, f := range flags {
+			switch f {
+			case 'S':
+				tcp.SYN = true
+			case 'A':
+				tcp.ACK = true
+			case 'P':
+				tcp.PSH = true
+			}
+		}
+		ip := ip4(src, dst, layers.IPProtocolTCP)
+		tcp.SetNetworkLayerForChecksum(ip)
+		return serialize(t, eth(layers.EthernetTypeIPv4), ip, tcp, gopacket.Payload(payload))
+	}
+	data := make([]byte, 1400)
+	return [][]byte{
+		seg("192.0.2.10", "198.51.100.20", 49200, 1863, 100, "S", nil),
+		seg("198.51.100.20", "192.0.2.10", 1863, 49200, 500, "SA", nil),
+		seg("192.0.2.10", "198.51.100.20", 49200, 1863, 101, "PA", []byte("VER 1 MSNP18 CVR0\r\n")),
+		seg("198.51.100.20", "192.0.2.10", 1863, 49200, 501, "PA", []byte("VER 1 MSNP18\r\n")),
+		seg("192.0.2.10", "203.0.113.80", 49201, 443, 100, "S", nil),
+		seg("203.0.113.80", "192.0.2.10", 443, 49201, 900, "SA", nil),
+		seg("192.0.2.10", "203.0.113.80", 49201, 443, 101, "PA", []byte{0x17, 3, 3, 0, 4, 1, 2, 3, 4}),
+		seg("203.0.113.80", "192.0.2.10", 443, 49201, 901, "A", data),
+		seg("198.51.100.20", "192.0.2.10", 1863, 49200, 515, "A", data),
+	}
+}
+
+// TestPacketDoesNotAllocate proves the hot path (decode, flow lookup,
+// counters, inspection of named flows) allocates nothing per packet once
+// the flows exist.
+func TestPacketDoesNotAllocate(t *testing.T) {
+	pkts := steadyPackets(t)
+	a := NewAuditor(DefaultConfig())
+	p := capture.Packet{Link: capture.LinkEthernet}
+	ts := int64(1_700_000_000_000_000_000)
+	feed := func(b []byte) {
+		ts += 1000
+		p.Data, p.Length, p.Time = b, len(b), ts
+		a.Packet(&p)
+	}
+	for _, b := range pkts {
+		feed(b)
+	}
+	for i, b := range pkts[2:] {
+		if n := testing.AllocsPerRun(200, func() { feed(b) }); n != 0 {
+			t.Errorf("packet %d: %v allocations per packet, want 0", i+2, n)
+		}
+	}
+}
+
+func BenchmarkPacket(b *testing.B) {
+	pkts := steadyPackets(b)
+	a := NewAuditor(DefaultConfig())
+	p := capture.Packet{Link: capture.LinkEthernet}
+	var bytes int64
+	for _, d := range pkts {
+		bytes += int64(len(d))
+	}
+	b.SetBytes(bytes / int64(len(pkts)))
+	b.ReportAllocs()
+	ts := int64(1_700_000_000_000_000_000)
+	for i := 0; b.Loop(); i++ {
+		d := pkts[i%len(pkts)]
+		ts += 1000
+		p.Data, p.Length, p.Time = d, len(d), ts
+		a.Packet(&p)
+	}
+}
+
+func BenchmarkDecode(b *testing.B) {
+	pkt := steadyPackets(b)[7]
+	var d decoded
+	b.SetBytes(int64(len(pkt)))
+	b.ReportAllocs()
+	for b.Loop() {
+		decode(capture.LinkEthernet, pkt, &d)
+	}
+}
+
+// FuzzAudit feeds arbitrary packets of every link type through the whole
+// auditor and renders the report: nothing may panic.
+func FuzzAudit(f *testing.F) {
+	for _, p := range steadyPackets(f) {
+		f.Add(uint8(capture.LinkEthernet), p[:len(p)/2], p)
+	}
+	f.Fuzz(func(t *testing.T, link uint8, p1, p2 []byte) {
+		a := NewAuditor(DefaultConfig())
+		lt := []capture.LinkType{capture.LinkEthernet, capture.LinkRaw, capture.LinkLinuxSLL, capture.LinkLinuxSLL2, capture.LinkNull}[int(link)%5]
+		for i, d := range [][]byte{p1, p2, p1} {
+			a.Packet(&capture.Packet{Data: d, Length: len(d), Time: int64(i) * 1e9, Link: lt})
+		}
+		a.Report(nil, false)
+	})
+}
