@@ -211,7 +211,7 @@ func TURN(b []byte) Result {
 	}
 	legacy := typ == 0x0002 || typ == 0x0102 || typ == 0x0112
 	if stunHeaderLen+l > len(b) {
-		if legacy || stunHeaderLen+8 > len(b) || msTURNFirst(b) {
+		if legacy || l >= 8 && (stunHeaderLen+8 > len(b) || msTURNFirst(b)) {
 			return NeedMore
 		}
 		return NoMatch
@@ -227,9 +227,10 @@ func TURN(b []byte) Result {
 }
 
 // msTURNFirst reports whether the first attribute of the message is the
-// MS-TURN MAGIC-COOKIE attribute.
+// MS-TURN MAGIC-COOKIE attribute (inside the length the header declares).
 func msTURNFirst(b []byte) bool {
-	return len(b) >= stunHeaderLen+8 && be16(b[20:]) == 0x000F && be16(b[22:]) == 4 && be32(b[24:]) == msTURNCookie
+	return len(b) >= stunHeaderLen+8 && be16(b[2:]) >= 8 &&
+		be16(b[20:]) == 0x000F && be16(b[22:]) == 4 && be32(b[24:]) == msTURNCookie
 }
 
 // stunAttrsFit reports whether a consists exactly of type-length-value

@@ -167,7 +167,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 		return err
 	}
 	if a.Stats().Packets == 0 && !truncated {
-		return fmt.Errorf("%s: no packets in the capture", strings.Join(o.inputs, ", "))
+		return fmt.Errorf("%s: no packets in the capture (nothing after the file header)", strings.Join(o.inputs, ", "))
 	}
 	r := a.Report(o.inputs, truncated)
 	if err := writeReport(o, r, stdout); err != nil {
