@@ -189,6 +189,7 @@ func TestTURN(t *testing.T) {
 		{"shared secret, no attributes", stunMsg(0x0002, 0x11223344, false), NoMatch},
 		{"shared secret, lying attribute", func() []byte { b := append([]byte{}, sharedSecret...); b[23] = 0x7f; return b }(), NoMatch},
 		{"other type without cookie", stunMsg(0x0001, 0x11223344, true, u16(6), []byte("abcd")), NoMatch},
+		{"ms-turn cookie outside the declared length", []byte("00\x00\x000000000000000000\x00\x0f\x00\x04r\xc6K\xc6"), NoMatch},
 		{"dns query", dnsMessengerQuery, NoMatch},
 		{"tls", win7ClientHello("relay.voice.messenger.msn.com"), NoMatch},
 		{"echo probe", echoProbe(4, 0, 0), NoMatch},

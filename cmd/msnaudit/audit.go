@@ -8,7 +8,6 @@ import (
 	"io"
 	"os"
 	"strings"
-	"time"
 
 	"github.com/msnaudit/msnaudit/capture"
 	"github.com/msnaudit/msnaudit/classify"
@@ -22,6 +21,7 @@ type auditOptions struct {
 	color    string
 	allFlows bool
 	quiet    bool
+	parallel bool
 	cfg      classify.Config
 	inputs   []string
 }
@@ -40,6 +40,7 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (on a terminal), always or never")
 	fs.BoolVar(&o.allFlows, "all-flows", false, "list every flow, not only Messenger and possible ones")
 	fs.BoolVar(&o.quiet, "quiet", false, "print no warnings or progress on standard error")
+	fs.BoolVar(&o.parallel, "parallel", true, "read (and decompress) the capture on one core while auditing on another")
 	fs.IntVar(&o.cfg.MaxFlows, "max-flows", o.cfg.MaxFlows, "flows tracked at once; past it the least recently seen is finished early (counted as evicted)")
 	fs.DurationVar(&o.cfg.IdleTimeout, "idle-timeout", o.cfg.IdleTimeout, "finish a flow idle this long")
 	fs.DurationVar(&o.cfg.Grace, "grace", o.cfg.Grace, "a SYN or request this close to the capture's end is incomplete, not dropped")
@@ -137,6 +138,9 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	src, err := openInputs(o.inputs, stdin)
 	if err != nil {
 		return err
+	}
+	if o.parallel {
+		src = capture.Prefetch(src)
 	}
 	defer src.Close()
 
@@ -251,5 +255,3 @@ func isTerminal(w io.Writer) bool {
 	fi, err := f.Stat()
 	return err == nil && fi.Mode()&os.ModeCharDevice != 0
 }
-
-var _ = time.Second

@@ -198,3 +198,19 @@ func TestSanitizeTerminalOutput(t *testing.T) {
 		}
 	}
 }
+
+// TestParallelIsIdentical: reading on one core while auditing on another
+// gives the same report, byte for byte, as doing both on one.
+func TestParallelIsIdentical(t *testing.T) {
+	files, _ := filepath.Glob(td + "*.pcap*")
+	for _, f := range files {
+		if strings.HasSuffix(f, ".json") {
+			continue
+		}
+		_, one, _ := runCLI(t, "", "audit", "--format", "json", "--all-flows", "--parallel=false", f)
+		_, two, _ := runCLI(t, "", "audit", "--format", "json", "--all-flows", "--parallel=true", f)
+		if one == "" || one != two {
+			t.Errorf("%s: the parallel report differs from the single-threaded one", f)
+		}
+	}
+}
