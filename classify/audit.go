@@ -27,7 +27,7 @@ type Config struct {
 // DefaultConfig returns the defaults the CLI starts from.
 func DefaultConfig() Config {
 	return Config{
-		MaxFlows:     262144,
+		MaxFlows:     131072,
 		IdleTimeout:  120 * time.Second,
 		Grace:        5 * time.Second,
 		MaxListed:    100000,

@@ -145,16 +145,22 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	defer src.Close()
 
 	a := classify.NewAuditor(o.cfg)
+	var bar *progress
+	if !o.quiet {
+		bar = startProgress(stderr, o.inputs)
+	}
 	var p capture.Packet
 	truncated := false
 	for err == nil {
 		if err = src.Next(&p); err == nil {
 			a.Packet(&p)
+			bar.add(len(p.Data))
 			if a.Stats().Packets&0xffff == 0 && ctx.Err() != nil {
 				err = ctx.Err()
 			}
 		}
 	}
+	bar.stop()
 	switch {
 	case errors.Is(err, io.EOF):
 	case errors.Is(err, capture.ErrTruncated):
