@@ -257,7 +257,7 @@ func renderTable(w io.Writer, r *classify.Report, color bool) error {
 			if feature == "" {
 				feature = "URL"
 			}
-			fmt.Fprintf(w, "- %s: %s\n", paint(color, ansiBold, feature), h.Text)
+			fmt.Fprintf(w, "- %s: %s\n", paint(color, ansiBold, feature), clean(h.Text))
 		}
 	}
 	return nil
