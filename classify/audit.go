@@ -326,7 +326,7 @@ func (a *Auditor) icmpError(d *decoded, ts int64) {
 func (a *Auditor) inspectDatagram(f *flow, d *decoded, fromClient bool, ts int64) {
 	if f.server.port == 53 || f.client.port == 53 {
 		f.sig = sigDNS
-		a.dnsMessage(d.payload, ts)
+		a.dnsMessage(d.payload, ts, false)
 		return
 	}
 	if !fromClient || f.c2s.inspectDone {
@@ -345,6 +345,12 @@ func (a *Auditor) inspectDatagram(f *flow, d *decoded, fromClient bool, ts int64
 
 func (a *Auditor) inspectSegment(f *flow, d *decoded, fromClient bool, ts int64) {
 	p := d.payload
+	if f.server.port == 53 {
+		// DNS over TCP: messages that start a segment (most do) are read.
+		f.sig = sigDNS
+		a.dnsMessage(p, ts, true)
+		return
+	}
 	if fromClient {
 		if !f.c2s.inspectDone {
 			a.nameFromClient(f, d.seq, p)
@@ -562,9 +568,13 @@ func (f *flow) name() (string, uint16) {
 }
 
 // dnsMessage records a DNS query or response of a Messenger name.
-func (a *Auditor) dnsMessage(p []byte, ts int64) {
+func (a *Auditor) dnsMessage(p []byte, ts int64, tcp bool) {
 	m := &a.dnsMsg
-	if inspect.ParseDNS(p, m) != nil {
+	parse := inspect.ParseDNS
+	if tcp {
+		parse = inspect.ParseDNSTCP
+	}
+	if parse(p, m) != nil {
 		return
 	}
 	name := m.Name()

@@ -49,15 +49,15 @@ func (a *Auditor) outcome(f *flow, end int64) (Outcome, string) {
 		}
 		return Dropped, fmt.Sprintf("%s over %s, no answer", plural(f.c2s.syns, "SYN", "SYNs"), seconds(f.c2s.lastSYN-f.c2s.firstSYN))
 	}
-	rstAt, rstBy := f.s2c.rstAt, "server"
-	if c := f.c2s.rstAt; c != 0 && (rstAt == 0 || c < rstAt) {
-		rstAt, rstBy = c, "client"
-	}
-	finAt := min0(f.c2s.finAt, f.s2c.finAt)
+	// A client that aborts its own connection with RST (WinINet does) is not
+	// the network failing it: only the server side's RST or FIN count here,
+	// which is also where a middlebox's forged RST appears in a client's capture.
+	srvRST, srvFIN := f.s2c.rstAt, f.s2c.finAt
+	cliClose := min0(f.c2s.rstAt, f.c2s.finAt)
 	if f.s2c.payload > 0 {
-		if rstAt != 0 && (finAt == 0 || finAt > rstAt) {
-			return Reset, fmt.Sprintf("reset by the %s after %d bytes from the client and %d from the server",
-				rstBy, f.c2s.payload, f.s2c.payload)
+		if srvRST != 0 && (srvFIN == 0 || srvFIN > srvRST) && (f.c2s.finAt == 0 || f.c2s.finAt > srvRST) {
+			return Reset, fmt.Sprintf("reset by the server side after %d bytes from the client and %d from the server",
+				f.c2s.payload, f.s2c.payload)
 		}
 		return OK, ""
 	}
@@ -78,21 +78,23 @@ func (a *Auditor) outcome(f *flow, end int64) (Outcome, string) {
 			hello += " (SNI " + f.host + ")"
 		}
 		switch {
-		case rstAt != 0:
-			return ResetAfterHello, fmt.Sprintf("RST from the %s %s after the client's %s; no server payload",
-				rstBy, seconds(rstAt-f.c2s.firstPayload), hello)
-		case finAt != 0:
-			return ResetAfterHello, fmt.Sprintf("closed %s after the client's %s; no server payload",
-				seconds(finAt-f.c2s.firstPayload), hello)
+		case srvRST != 0:
+			return ResetAfterHello, fmt.Sprintf("RST from the server side %s after the client's %s; no server payload",
+				seconds(srvRST-f.c2s.firstPayload), hello)
+		case srvFIN != 0:
+			return ResetAfterHello, fmt.Sprintf("closed by the server side %s after the client's %s; no server payload",
+				seconds(srvFIN-f.c2s.firstPayload), hello)
 		case f.icmp:
 			return ICMPUnreachable, f.icmpDetail()
+		case cliClose != 0:
+			return Dropped, fmt.Sprintf("no server payload; the client gave up %s after its %s", seconds(cliClose-f.c2s.firstPayload), hello)
 		case end-f.c2s.firstPayload < grace:
 			return Incomplete, fmt.Sprintf("the capture ended %s after the client's %s", seconds(end-f.c2s.firstPayload), hello)
 		}
 		return Dropped, fmt.Sprintf("no server payload in %s after the client's %s", seconds(f.last-f.c2s.firstPayload), hello)
 	}
-	if rstAt != 0 {
-		return Reset, fmt.Sprintf("reset by the %s right after the handshake", rstBy)
+	if srvRST != 0 {
+		return Reset, "reset by the server side right after the handshake"
 	}
 	return OK, "handshake completed, no payload"
 }

@@ -140,26 +140,22 @@ func ParseDNS(b []byte, m *DNSMessage) error {
 	qd, an := be16(b[4:]), be16(b[6:])
 
 	off := dnsHeaderLen
-	qname := -1
+	var ch dnsChain
 	for i := 0; i < qd; i++ {
-		end, ok := skipName(b, off)
+		end, h, ok := scanName(b, off)
 		if !ok || end+4 > len(b) {
 			return ErrMalformedDNS
 		}
 		if i == 0 {
-			qname = off
+			ch.add(off, h)
 			m.QNameLen = decodeName(b, off, &m.QName)
 			m.QType = uint16(be16(b[end:]))
 		}
 		off = end + 4
 	}
 
-	var ch dnsChain
-	if qname >= 0 {
-		ch.add(qname)
-	}
 	for pass := 0; pass < maxAnswerPasses; pass++ {
-		again, n, err := m.walkAnswers(b, off, an, &ch, pass == 0)
+		again, n, err := m.walkAnswers(b, off, an, &ch)
 		if pass == 0 {
 			m.NAnswers = n
 		}
@@ -174,18 +170,24 @@ func ParseDNS(b []byte, m *DNSMessage) error {
 }
 
 // dnsChain holds the names of a CNAME chain as offsets of their wire form in
-// the message.
+// the message, with a hash of each name's lower-cased labels so that most
+// comparisons are settled without walking the names again.
 type dnsChain struct {
-	off [maxChain]int
-	n   int
+	off  [maxChain]int
+	hash [maxChain]uint64
+	n    int
 }
 
-func (c *dnsChain) add(off int) { c.off[c.n] = off; c.n++ }
+func (c *dnsChain) add(off int, h uint64) {
+	c.off[c.n], c.hash[c.n] = off, h
+	c.n++
+}
 
-// has reports whether the name at off equals one of the chain's names.
-func (c *dnsChain) has(msg []byte, off int) bool {
+// has reports whether the name at off, whose hash is h, equals one of the
+// chain's names.
+func (c *dnsChain) has(msg []byte, off int, h uint64) bool {
 	for i := 0; i < c.n; i++ {
-		if nameEqual(msg, c.off[i], off) {
+		if c.hash[i] == h && nameEqual(msg, c.off[i], off) {
 			return true
 		}
 	}
@@ -195,13 +197,13 @@ func (c *dnsChain) has(msg []byte, off int) bool {
 // walkAnswers walks the answer section once, filling m.Addrs and m.CNAMEs from
 // scratch and growing the chain. It reports again=true when a name joined the
 // chain after an A/AAAA/CNAME record that did not match it (so another walk
-// could match more). validate parses names in full (the first walk).
-func (m *DNSMessage) walkAnswers(b []byte, off, an int, ch *dnsChain, validate bool) (again bool, n int, err error) {
+// could match more).
+func (m *DNSMessage) walkAnswers(b []byte, off, an int, ch *dnsChain) (again bool, n int, err error) {
 	m.NAddrs, m.CNAMEs = 0, 0
 	unmatched := false
 	for ; n < an; n++ {
 		owner := off
-		end, ok := skipName(b, off)
+		end, oh, ok := scanName(b, off)
 		if !ok || end+10 > len(b) {
 			return false, n, ErrMalformedDNS
 		}
@@ -219,7 +221,7 @@ func (m *DNSMessage) walkAnswers(b []byte, off, an int, ch *dnsChain, validate b
 			if typ == dnsTypeA && rdlen != 4 || typ == dnsTypeAAAA && rdlen != 16 {
 				continue
 			}
-			if !ch.has(b, owner) {
+			if !ch.has(b, owner, oh) {
 				unmatched = true
 				continue
 			}
@@ -232,19 +234,17 @@ func (m *DNSMessage) walkAnswers(b []byte, off, an int, ch *dnsChain, validate b
 				m.NAddrs++
 			}
 		case dnsTypeCNAME:
-			if validate {
-				tend, ok := skipName(b, rd)
-				if !ok || tend > rd+rdlen {
-					return false, n, ErrMalformedDNS
-				}
+			tend, th, ok := scanName(b, rd)
+			if !ok || tend > rd+rdlen {
+				return false, n, ErrMalformedDNS
 			}
-			if !ch.has(b, owner) {
+			if !ch.has(b, owner, oh) {
 				unmatched = true
 				continue
 			}
 			m.CNAMEs++
-			if ch.n < maxChain && !ch.has(b, rd) {
-				ch.add(rd)
+			if ch.n < maxChain && !ch.has(b, rd, th) {
+				ch.add(rd, th)
 				if unmatched {
 					again = true
 				}
@@ -326,17 +326,28 @@ func (it *nameIter) next() ([]byte, bool) {
 	return label, true
 }
 
-// skipName validates the name at off and returns the offset just after its
-// in-line part.
-func skipName(msg []byte, off int) (int, bool) {
+const (
+	fnvOffset = 14695981039346656037
+	fnvPrime  = 1099511628211
+)
+
+// scanName validates the name at off and returns the offset just after its
+// in-line part and an FNV-1a hash of its length-prefixed, lower-cased labels
+// (equal names have equal hashes).
+func scanName(msg []byte, off int) (end int, h uint64, ok bool) {
 	it := newNameIter(msg, off)
+	h = fnvOffset
 	for {
 		l, ok := it.next()
 		if !ok {
-			return 0, false
+			return 0, 0, false
+		}
+		h = (h ^ uint64(len(l))) * fnvPrime
+		for _, c := range l {
+			h = (h ^ uint64(lower(c))) * fnvPrime
 		}
 		if len(l) == 0 {
-			return it.end, true
+			return it.end, h, true
 		}
 	}
 }

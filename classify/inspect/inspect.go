@@ -18,8 +18,9 @@
 // direction from its first byte, growing the slice as segments arrive, and stop
 // at the first Match or NoMatch (or when their own byte budget is spent).
 //
-// Sources for every signature are in /work/shared/reference/hosts-and-signatures.md
-// (section 3); each inspector's doc comment cites the subsection it follows.
+// The signatures and their sources are collected in the project's reference
+// notes, hosts-and-signatures.md section 3 (next to the KB 960820 article
+// text); each inspector's doc comment cites the subsection (§3.x) it follows.
 package inspect
 
 import (
