@@ -67,7 +67,11 @@ func TestTCPOutcomes(t *testing.T) {
 			f.c2s.payload, f.c2s.firstPayload = 300, 29*s
 			return f
 		}, 30 * s, Incomplete, "the capture ended"},
-		{"proxy 407", func() *flow { f := withData(established()); f.httpStatus, f.connect, f.host = 407, true, "messenger.hotmail.com"; return f }, 30 * s, ProxyAuth, "CONNECT messenger.hotmail.com"},
+		{"proxy 407", func() *flow {
+			f := withData(established())
+			f.httpStatus, f.connect, f.host = 407, true, "messenger.hotmail.com"
+			return f
+		}, 30 * s, ProxyAuth, "CONNECT messenger.hotmail.com"},
 		{"http 403", func() *flow { f := withData(established()); f.httpStatus = 403; return f }, 30 * s, HTTPBlocked, "HTTP 403"},
 		{"http 401 is an auth challenge, not a block", func() *flow { f := withData(established()); f.httpStatus = 401; return f }, 30 * s, OK, ""},
 		{"icmp before any answer", func() *flow {
