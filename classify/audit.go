@@ -114,27 +114,13 @@ func NewAuditor(cfg Config) *Auditor {
 	if cfg.Rules == nil {
 		cfg.Rules = Default()
 	}
-	if cfg.MaxFlows <= 0 {
-		cfg.MaxFlows = def.MaxFlows
-	}
-	if cfg.IdleTimeout <= 0 {
-		cfg.IdleTimeout = def.IdleTimeout
-	}
-	if cfg.Grace <= 0 {
-		cfg.Grace = def.Grace
-	}
-	if cfg.MaxListed <= 0 {
-		cfg.MaxListed = def.MaxListed
-	}
-	if cfg.InspectLimit <= 0 {
-		cfg.InspectLimit = def.InspectLimit
-	}
-	if cfg.SignalLimit <= 0 {
-		cfg.SignalLimit = def.SignalLimit
-	}
-	if cfg.MaxNames <= 0 {
-		cfg.MaxNames = def.MaxNames
-	}
+	orDefault(&cfg.MaxFlows, def.MaxFlows)
+	orDefault(&cfg.IdleTimeout, def.IdleTimeout)
+	orDefault(&cfg.Grace, def.Grace)
+	orDefault(&cfg.MaxListed, def.MaxListed)
+	orDefault(&cfg.InspectLimit, def.InspectLimit)
+	orDefault(&cfg.SignalLimit, def.SignalLimit)
+	orDefault(&cfg.MaxNames, def.MaxNames)
 	return &Auditor{
 		cfg:      cfg,
 		rules:    cfg.Rules,
@@ -144,6 +130,13 @@ func NewAuditor(cfg Config) *Auditor {
 		lookups:  map[string]*lookup{},
 		features: make([]tally, len(cfg.Rules.Features)),
 		urls:     make([]tally, len(cfg.Rules.URLs)),
+	}
+}
+
+// orDefault sets a non-positive limit to its default.
+func orDefault[T int | time.Duration](v *T, def T) {
+	if *v <= 0 {
+		*v = def
 	}
 }
 
