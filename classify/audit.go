@@ -77,7 +77,7 @@ type tally struct {
 // Stats counts what the auditor read.
 type Stats struct {
 	Packets, Bytes, Malformed, Fragments, NonIP uint64
-	Flows, Evicted, Omitted                     uint64
+	Flows, Evicted                              uint64
 	First, Last                                 int64
 }
 
@@ -93,9 +93,7 @@ type Auditor struct {
 	now     int64
 	swept   int64
 
-	features []tally
-	urls     []tally
-	records  []FlowRecord
+	res results // judged flows
 
 	// scratch, reused for every packet
 	d         decoded
@@ -122,14 +120,13 @@ func NewAuditor(cfg Config) *Auditor {
 	orDefault(&cfg.SignalLimit, def.SignalLimit)
 	orDefault(&cfg.MaxNames, def.MaxNames)
 	return &Auditor{
-		cfg:      cfg,
-		rules:    cfg.Rules,
-		table:    newFlowTable(),
-		dns:      map[addr]dnsName{},
-		learned:  map[endpoint]*learnedEndpoint{},
-		lookups:  map[string]*lookup{},
-		features: make([]tally, len(cfg.Rules.Features)),
-		urls:     make([]tally, len(cfg.Rules.URLs)),
+		cfg:     cfg,
+		rules:   cfg.Rules,
+		table:   newFlowTable(),
+		dns:     map[addr]dnsName{},
+		learned: map[endpoint]*learnedEndpoint{},
+		lookups: map[string]*lookup{},
+		res:     newResults(cfg.Rules),
 	}
 }
 
@@ -143,7 +140,7 @@ func orDefault[T int | time.Duration](v *T, def T) {
 // Stats returns the counters so far.
 func (a *Auditor) Stats() Stats {
 	s := a.stats
-	s.Flows += uint64(a.table.len())
+	s.Flows = a.res.flows + uint64(a.table.len())
 	return s
 }
 

@@ -141,3 +141,35 @@ func TestGeneratedCapturesMatchTheirGroundTruth(t *testing.T) {
 		})
 	}
 }
+
+// TestSnapshotLeavesTheAuditUnchanged: a live snapshot judges open flows
+// without finishing them, so the final report is the same with or without
+// snapshots along the way, and a snapshot at the end equals the report.
+func TestSnapshotLeavesTheAuditUnchanged(t *testing.T) {
+	read := func(snapshots bool) (last, final *Report) {
+		src, err := capture.Open("../testdata/outcomes.pcapng")
+		if err != nil {
+			t.Fatal(err)
+		}
+		defer src.Close()
+		a := NewAuditor(DefaultConfig())
+		var p capture.Packet
+		for i := 0; src.Next(&p) == nil; i++ {
+			a.Packet(&p)
+			if snapshots && i%7 == 0 {
+				a.Snapshot(nil)
+			}
+		}
+		last = a.Snapshot(nil)
+		return last, a.Report(nil, false)
+	}
+	last, withSnaps := read(true)
+	_, without := read(false)
+	j := func(r *Report) string { b, _ := json.Marshal(r); return string(b) }
+	if j(withSnaps) != j(without) {
+		t.Error("snapshots along the way changed the final report")
+	}
+	if j(last) != j(without) {
+		t.Error("a snapshot at the end differs from the final report")
+	}
+}

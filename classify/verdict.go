@@ -185,10 +185,43 @@ func (a *Auditor) attribute(f *flow) (row int, feats FeatureSet, evidence string
 	return -1, 0, ""
 }
 
-// finish judges a flow, counts it, lists it, and drops it from the table.
+// results are the counts and listings of judged flows.
+type results struct {
+	features, urls []tally
+	records        []FlowRecord
+	flows, omitted uint64
+}
+
+func newResults(rs *Rules) results {
+	return results{features: make([]tally, len(rs.Features)), urls: make([]tally, len(rs.URLs))}
+}
+
+// clone copies the results deeply enough that judging more flows into the
+// copy leaves the original as it was.
+func (r *results) clone() results {
+	c := *r
+	c.features, c.urls = cloneTallies(r.features), cloneTallies(r.urls)
+	c.records = slices.Clone(r.records)
+	return c
+}
+
+func cloneTallies(ts []tally) []tally {
+	c := slices.Clone(ts)
+	for i := range c {
+		c[i].targets, c[i].names = slices.Clone(c[i].targets), slices.Clone(c[i].names)
+	}
+	return c
+}
+
+// finish judges a flow into the results and drops it from the table.
 func (a *Auditor) finish(f *flow, end int64) {
 	a.table.remove(f)
-	a.stats.Flows++
+	a.judge(&a.res, f, end)
+}
+
+// judge judges a flow at time end, counts it and lists it in res.
+func (a *Auditor) judge(res *results, f *flow, end int64) {
+	res.flows++
 	out, detail := a.outcome(f, end)
 	row, feats, evidence := a.attribute(f)
 	messenger := evidence != "" && evidence != "range"
@@ -202,11 +235,11 @@ func (a *Auditor) finish(f *flow, end int64) {
 	}
 	rank := evidenceRank[evidence]
 	evText := a.evidenceText(f, evidence, row)
-	for i := range a.features {
+	for i := range res.features {
 		if !feats.Has(i) {
 			continue
 		}
-		t := &a.features[i]
+		t := &res.features[i]
 		if !messenger {
 			t.possible++
 			continue
@@ -217,13 +250,13 @@ func (a *Auditor) finish(f *flow, end int64) {
 		}
 	}
 	if row >= 0 {
-		a.urls[row].count(out, target)
+		res.urls[row].count(out, target)
 	}
 	if evidence == "" && !a.cfg.AllFlows {
 		return
 	}
-	if len(a.records) >= a.cfg.MaxListed {
-		a.stats.Omitted++
+	if len(res.records) >= a.cfg.MaxListed {
+		res.omitted++
 		return
 	}
 	host, hostSource := f.host, f.hostSource
@@ -234,7 +267,7 @@ func (a *Auditor) finish(f *flow, end int64) {
 	if row >= 0 {
 		url = a.rules.URLs[row].URL
 	}
-	a.records = append(a.records, FlowRecord{
+	res.records = append(res.records, FlowRecord{
 		Transport:  transportName(f.proto),
 		Client:     f.client.String(),
 		Server:     f.server.String(),
@@ -286,11 +319,35 @@ func (t *tally) count(out Outcome, target string) {
 // Report finishes every flow still open and returns the report. The auditor
 // must not be fed afterwards.
 func (a *Auditor) Report(inputs []string, truncated bool) *Report {
-	end := a.now
 	for a.table.head != nil {
-		a.finish(a.table.head, end)
+		a.finish(a.table.head, a.now)
 	}
-	lookups := a.finishLookups(end)
+	return a.report(&a.res, inputs, truncated)
+}
+
+// Snapshot returns the report as if the capture ended now, judging the open
+// flows without finishing them: the auditor goes on. Live monitoring
+// calls it on an interval.
+func (a *Auditor) Snapshot(inputs []string) *Report {
+	res := a.res.clone()
+	for f := a.table.head; f != nil; f = f.next {
+		a.judge(&res, f, a.now)
+	}
+	return a.report(&res, inputs, false)
+}
+
+// Advance tells the auditor that time has reached now even if no packet
+// came (a live source's clock): flows idle past the timeout are finished.
+func (a *Auditor) Advance(now int64) {
+	if now > a.now {
+		a.now = now
+	}
+	a.sweep(a.now)
+}
+
+func (a *Auditor) report(res *results, inputs []string, truncated bool) *Report {
+	end := a.now
+	lookups := a.finishLookups(res, end)
 	rs := a.rules
 	r := &Report{
 		Schema: Schema,
@@ -305,13 +362,13 @@ func (a *Auditor) Report(inputs []string, truncated bool) *Report {
 			Truncated:    truncated,
 			Fragments:    a.stats.Fragments,
 			NonIP:        a.stats.NonIP,
-			FlowsTotal:   a.stats.Flows,
+			FlowsTotal:   res.flows,
 			FlowsEvicted: a.stats.Evicted,
-			FlowsOmitted: a.stats.Omitted,
+			FlowsOmitted: res.omitted,
 		},
 		Features: make([]FeatureResult, len(rs.Features)),
 		URLs:     make([]URLResult, len(rs.URLs)),
-		Flows:    a.records,
+		Flows:    res.records,
 		Lookups:  lookups,
 		Hints:    []Hint{},
 	}
@@ -329,7 +386,7 @@ func (a *Auditor) Report(inputs []string, truncated bool) *Report {
 		return x.Server < y.Server
 	})
 	for i, ft := range rs.Features {
-		t := &a.features[i]
+		t := &res.features[i]
 		outcomes := map[string]int{}
 		for o, n := range t.outcomes {
 			if n > 0 {
@@ -340,24 +397,24 @@ func (a *Auditor) Report(inputs []string, truncated bool) *Report {
 			OK: t.ok, Failed: t.failed, Possible: t.possible, Outcomes: outcomes, Ports: ft.Ports, Evidence: t.evidence}
 	}
 	for i, u := range rs.URLs {
-		t := &a.urls[i]
+		t := &res.urls[i]
 		r.URLs[i] = URLResult{URL: u.URL, Function: u.Function, Verdict: verdictOf(t.ok, t.failed),
 			Flows: t.flows - t.lookupsCounted(), OK: t.ok, Failed: t.failed, Source: u.Source}
 	}
-	r.Hints = a.hints(r)
+	r.Hints = a.hints(res, r)
 	return r
 }
 
 // tallies are the counters of a feature set and a URL row (-1 for none).
-func (a *Auditor) tallies(feats FeatureSet, row int) []*tally {
+func (res *results) tallies(feats FeatureSet, row int) []*tally {
 	var ts []*tally
-	for i := range a.features {
+	for i := range res.features {
 		if feats.Has(i) {
-			ts = append(ts, &a.features[i])
+			ts = append(ts, &res.features[i])
 		}
 	}
 	if row >= 0 {
-		ts = append(ts, &a.urls[row])
+		ts = append(ts, &res.urls[row])
 	}
 	return ts
 }
@@ -380,7 +437,7 @@ func (t *tally) lookupsCounted() int { return t.outcomes[DNSFailed] + t.outcomes
 
 // finishLookups judges each Messenger name's lookups; failed ones count as
 // failed attempts of the name's URL row and features.
-func (a *Auditor) finishLookups(end int64) []LookupRecord {
+func (a *Auditor) finishLookups(res *results, end int64) []LookupRecord {
 	out := make([]LookupRecord, 0, len(a.lookups))
 	for _, lk := range a.lookups {
 		var o Outcome
@@ -399,7 +456,7 @@ func (a *Auditor) finishLookups(end int64) []LookupRecord {
 		row := lk.row
 		feats := a.rules.URLs[row].Features
 		if o == DNSFailed || o == DNSSinkhole {
-			for _, t := range a.tallies(feats, row) {
+			for _, t := range res.tallies(feats, row) {
 				t.count(o, "")
 				if len(t.names) < 8 && !slices.Contains(t.names, lk.name) {
 					t.names = append(t.names, lk.name)
@@ -422,13 +479,13 @@ func (a *Auditor) finishLookups(end int64) []LookupRecord {
 
 // hints says, per failing feature and URL row, what to open in the
 // article's terms, and adds the article's notes for the outcomes seen.
-func (a *Auditor) hints(r *Report) []Hint {
+func (a *Auditor) hints(res *results, r *Report) []Hint {
 	hints := []Hint{}
 	for i, fr := range r.Features {
 		if fr.Verdict != Blocked && fr.Verdict != Partial {
 			continue
 		}
-		t := &a.features[i]
+		t := &res.features[i]
 		hints = append(hints, Hint{Feature: fr.Feature, Text: t.openText() + a.rules.Features[i].Hint})
 		for o := range numOutcomes {
 			if note, ok := a.rules.Notes[Outcome(o).String()]; ok && t.outcomes[o] > 0 && Outcome(o).Failed() {
@@ -440,7 +497,7 @@ func (a *Auditor) hints(r *Report) []Hint {
 		if a.rules.URLs[i].Features != 0 || (u.Verdict != Blocked && u.Verdict != Partial) {
 			continue
 		}
-		t := &a.urls[i]
+		t := &res.urls[i]
 		hints = append(hints, Hint{Text: fmt.Sprintf("%s(%s: %s)", t.openText(), u.URL, u.Function)})
 	}
 	return hints
