@@ -1,6 +1,8 @@
 package classify
 
 import (
+	"crypto/tls"
+	"net"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -108,4 +110,53 @@ func FuzzAudit(f *testing.F) {
 		}
 		a.Report(nil, false)
 	})
+}
+
+// TestReassemblyMemoryIsBounded: many flows that each send the first part
+// of a ClientHello and never the rest hold no more than the budget.
+func TestReassemblyMemoryIsBounded(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxReassembly = 64 << 10
+	a := NewAuditor(cfg)
+	hello := realClientHello(t, "login.live.com")
+	hello = hello[:60] // the start of a ClientHello, before the SNI: needs more
+	if len(hello) < 60 {
+		t.Fatalf("ClientHello of %d bytes", 2*len(hello))
+	}
+	p := capture.Packet{Link: capture.LinkEthernet}
+	for i := range 5000 {
+		ip := ip4("192.0.2.10", "203.0.113.80", layers.IPProtocolTCP)
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(10000 + i), DstPort: 443, Seq: 7, ACK: true, PSH: true, Window: 1}
+		tcp.SetNetworkLayerForChecksum(ip)
+		b := serialize(t, eth(layers.EthernetTypeIPv4), ip, tcp, gopacket.Payload(hello))
+		p.Data, p.Length, p.Time = b, len(b), int64(i)
+		a.Packet(&p)
+		if a.reasmBytes > cfg.MaxReassembly {
+			t.Fatalf("after %d flows the reassembly buffers hold %d bytes, over the %d budget", i+1, a.reasmBytes, cfg.MaxReassembly)
+		}
+	}
+	if a.Stats().ReassemblyDropped == 0 {
+		t.Errorf("no flow's reassembly was given up, yet 5000 × %d bytes exceed the 64 KiB budget", len(hello))
+	}
+	a.Report(nil, false)
+	if a.reasmBytes != 0 {
+		t.Errorf("%d reassembly bytes still held after every flow finished", a.reasmBytes)
+	}
+}
+
+// realClientHello returns the first bytes crypto/tls sends for serverName.
+func realClientHello(t *testing.T, serverName string) []byte {
+	t.Helper()
+	c, s := net.Pipe()
+	go func() {
+		tls.Client(c, &tls.Config{ServerName: serverName, InsecureSkipVerify: true}).Handshake()
+		c.Close()
+	}()
+	buf := make([]byte, 4096)
+	n, err := s.Read(buf)
+	if err != nil {
+		t.Fatal(err)
+	}
+	s.Close()
+	return buf[:n]
 }

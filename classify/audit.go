@@ -22,18 +22,22 @@ type Config struct {
 	InspectLimit int           // payload bytes per direction inspected to name a flow
 	SignalLimit  int           // payload bytes per direction scanned on MSNP flows for redirects and invitations
 	MaxNames     int           // DNS answers (address -> name) and learned endpoints remembered at most
+	// MaxReassembly bounds the bytes held, across all flows, to reassemble
+	// ClientHellos and HTTP heads that span segments.
+	MaxReassembly int
 }
 
 // DefaultConfig returns the defaults the CLI starts from.
 func DefaultConfig() Config {
 	return Config{
-		MaxFlows:     131072,
-		IdleTimeout:  120 * time.Second,
-		Grace:        5 * time.Second,
-		MaxListed:    100000,
-		InspectLimit: 16 << 10,
-		SignalLimit:  1 << 20,
-		MaxNames:     65536,
+		MaxFlows:      131072,
+		IdleTimeout:   120 * time.Second,
+		Grace:         5 * time.Second,
+		MaxListed:     100000,
+		InspectLimit:  16 << 10,
+		SignalLimit:   1 << 20,
+		MaxNames:      65536,
+		MaxReassembly: 32 << 20,
 	}
 }
 
@@ -78,6 +82,7 @@ type tally struct {
 type Stats struct {
 	Packets, Bytes, Malformed, Fragments, NonIP uint64
 	Flows, Evicted                              uint64
+	ReassemblyDropped                           uint64 // flows whose reassembly was given up for the memory budget
 	First, Last                                 int64
 }
 
@@ -92,6 +97,8 @@ type Auditor struct {
 	stats   Stats
 	now     int64
 	swept   int64
+
+	reasmBytes int // bytes held by every flow's reassembly buffer
 
 	res results // judged flows
 
@@ -119,6 +126,7 @@ func NewAuditor(cfg Config) *Auditor {
 	orDefault(&cfg.InspectLimit, def.InspectLimit)
 	orDefault(&cfg.SignalLimit, def.SignalLimit)
 	orDefault(&cfg.MaxNames, def.MaxNames)
+	orDefault(&cfg.MaxReassembly, def.MaxReassembly)
 	return &Auditor{
 		cfg:     cfg,
 		rules:   cfg.Rules,
@@ -394,9 +402,27 @@ func (a *Auditor) nameFromClient(f *flow, seq uint32, p []byte) {
 		}
 		f.reasm = &reassembly{base: base}
 	}
+	before := cap(f.reasm.buf)
 	b := f.reasm.add(seq, p, a.cfg.InspectLimit)
+	a.reasmBytes += cap(f.reasm.buf) - before
+	if a.reasmBytes > a.cfg.MaxReassembly {
+		// Every flow's reassembly shares one budget: a flood of half-sent
+		// ClientHellos must not grow memory without bound.
+		a.stats.ReassemblyDropped++
+		a.endReassembly(f)
+		return
+	}
 	if len(b) > 0 && a.nameClient(f, b) || len(b) >= a.cfg.InspectLimit || f.c2s.inspected+len(p) >= 2*a.cfg.InspectLimit {
-		f.c2s.inspectDone = true
+		a.endReassembly(f)
+	}
+}
+
+// endReassembly stops naming a flow from its client's bytes and frees the
+// reassembly buffer.
+func (a *Auditor) endReassembly(f *flow) {
+	f.c2s.inspectDone = true
+	if f.reasm != nil {
+		a.reasmBytes -= cap(f.reasm.buf)
 		f.reasm = nil
 	}
 }

@@ -216,6 +216,10 @@ func cloneTallies(ts []tally) []tally {
 // finish judges a flow into the results and drops it from the table.
 func (a *Auditor) finish(f *flow, end int64) {
 	a.table.remove(f)
+	if f.reasm != nil {
+		a.reasmBytes -= cap(f.reasm.buf)
+		f.reasm = nil
+	}
 	a.judge(&a.res, f, end)
 }
 
