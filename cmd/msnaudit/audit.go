@@ -45,6 +45,7 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 	fs.DurationVar(&o.cfg.IdleTimeout, "idle-timeout", o.cfg.IdleTimeout, "finish a flow idle this long")
 	fs.DurationVar(&o.cfg.Grace, "grace", o.cfg.Grace, "a SYN or request this close to the capture's end is incomplete, not dropped")
 	fs.IntVar(&o.cfg.MaxListed, "max-listed", o.cfg.MaxListed, "list at most this many flows in the report (the rest are counted)")
+	fs.IntVar(&o.cfg.MaxReassembly, "max-reassembly", o.cfg.MaxReassembly, "bytes held at most, across all flows, to reassemble split ClientHellos and HTTP heads")
 	// Flags may come before or after the files.
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -67,8 +68,8 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 		return nil, usageError{fmt.Sprintf("--format %q is not table, json, markdown or csv", o.format)}
 	case !oneOf(o.color, "auto", "always", "never"):
 		return nil, usageError{fmt.Sprintf("--color %q is not auto, always or never", o.color)}
-	case o.cfg.MaxFlows <= 0 || o.cfg.MaxListed <= 0:
-		return nil, usageError{"--max-flows and --max-listed must be positive"}
+	case o.cfg.MaxFlows <= 0 || o.cfg.MaxListed <= 0 || o.cfg.MaxReassembly <= 0:
+		return nil, usageError{"--max-flows, --max-listed and --max-reassembly must be positive"}
 	case o.cfg.IdleTimeout <= 0 || o.cfg.Grace < 0:
 		return nil, usageError{"--idle-timeout must be positive and --grace not negative"}
 	}
