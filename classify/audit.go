@@ -30,7 +30,7 @@ type Config struct {
 // DefaultConfig returns the defaults the CLI starts from.
 func DefaultConfig() Config {
 	return Config{
-		MaxFlows:      131072,
+		MaxFlows:      65536,
 		IdleTimeout:   120 * time.Second,
 		Grace:         5 * time.Second,
 		MaxListed:     100000,
@@ -98,7 +98,8 @@ type Auditor struct {
 	now     int64
 	swept   int64
 
-	reasmBytes int // bytes held by every flow's reassembly buffer
+	reasmBytes int     // bytes held by every flow's reassembly buffer
+	free       []*flow // finished flows, for reuse
 
 	res results // judged flows
 
@@ -135,6 +136,7 @@ func NewAuditor(cfg Config) *Auditor {
 		learned: map[endpoint]*learnedEndpoint{},
 		lookups: map[string]*lookup{},
 		res:     newResults(cfg.Rules),
+		free:    make([]*flow, 0, 1024),
 	}
 }
 
@@ -260,7 +262,14 @@ func (a *Auditor) transport(d *decoded, ts int64, wireLen int) {
 }
 
 func (a *Auditor) newFlow(k flowKey, d *decoded, ts int64) *flow {
-	f := &flow{key: k, proto: d.proto, first: ts, client: d.src, server: d.dst, cand: candAll}
+	var f *flow
+	if n := len(a.free); n > 0 {
+		f, a.free = a.free[n-1], a.free[:n-1]
+		*f = flow{}
+	} else {
+		f = new(flow)
+	}
+	f.key, f.proto, f.first, f.client, f.server, f.cand = k, d.proto, ts, d.src, d.dst, candAll
 	if d.proto == protoTCP {
 		switch {
 		case d.tcpFlags&(flagSYN|flagACK) == flagSYN:

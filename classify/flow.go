@@ -16,11 +16,13 @@ func makeKey(src, dst endpoint, proto uint8) flowKey {
 	return flowKey{src, dst, proto}
 }
 
-func less(x, y endpoint) bool {
+func less(x, y endpoint) bool { return compareEndpoints(x, y) < 0 }
+
+func compareEndpoints(x, y endpoint) int {
 	if c := bytes.Compare(x.ip[:], y.ip[:]); c != 0 {
-		return c < 0
+		return c
 	}
-	return x.port < y.port
+	return int(x.port) - int(y.port)
 }
 
 // direction holds one direction's counters.

@@ -77,8 +77,6 @@ type FlowRecord struct {
 	Packets    uint64   `json:"packets"`
 	Bytes      uint64   `json:"bytes"`
 	Signature  string   `json:"signature,omitempty"` // the protocol signature seen, if any
-
-	first int64 // for sorting
 }
 
 // Possible reports whether only a wide port range ties the flow to Messenger.

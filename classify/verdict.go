@@ -1,102 +1,174 @@
 package classify
 
 import (
+	"cmp"
 	"fmt"
 	"slices"
 	"sort"
 	"strings"
 )
 
+// maxTargets is how many failed targets a feature's hint names.
+const maxTargets = 8
+
 // Evidence kinds, strongest first.
 var evidenceRank = map[string]int{"host": 5, "signaling": 4, "signature": 3, "port": 2, "range": 1}
 
-// outcome judges a flow at time end (the capture's end, or when the flow was
-// finished early).
+// reason is why a flow got its outcome: outcome judges, explain words it,
+// only for the flows a report lists (a flood of flows formats nothing).
+type reason uint8
+
+const (
+	rNone reason = iota
+	rUDPICMP
+	rUDPIncomplete
+	rUDPDropped
+	rProxyAuth
+	rHTTPStatus
+	rRefused
+	rSYNICMP
+	rSYNIncomplete
+	rSYNDropped
+	rResetAfterData
+	rMidstream
+	rHelloRST
+	rHelloFIN
+	rHelloICMP
+	rHelloGaveUp
+	rHelloIncomplete
+	rHelloSilence
+	rResetAfterHandshake
+	rNoPayload
+)
+
+// outcome judges a flow at time end (the capture's end, or when the flow
+// was finished early), with its explanation.
 func (a *Auditor) outcome(f *flow, end int64) (Outcome, string) {
+	o, r := a.judgeOutcome(f, end)
+	return o, a.explain(f, r, end)
+}
+
+func (a *Auditor) judgeOutcome(f *flow, end int64) (Outcome, reason) {
 	grace := int64(a.cfg.Grace)
 	if f.proto == protoUDP {
 		switch {
 		case f.s2c.packets > 0:
-			return OK, ""
+			return OK, rNone
 		case f.icmp:
-			return ICMPUnreachable, f.icmpDetail()
+			return ICMPUnreachable, rUDPICMP
 		case end-f.last < grace:
-			return Incomplete, fmt.Sprintf("%s in the last %s of the capture, no answer yet",
-				plural(int(f.c2s.packets), "datagram", "datagrams"), seconds(end-f.first))
+			return Incomplete, rUDPIncomplete
 		}
-		return Dropped, fmt.Sprintf("%s over %s, no answer", plural(int(f.c2s.packets), "datagram", "datagrams"), seconds(f.last-f.first))
+		return Dropped, rUDPDropped
 	}
-
 	if f.httpStatus == 407 {
-		what := "the request"
-		if f.connect {
-			what = "CONNECT " + f.host
-		}
-		return ProxyAuth, fmt.Sprintf("HTTP 407 Proxy Authentication Required for %s", what)
+		return ProxyAuth, rProxyAuth
 	}
-	if f.httpStatus >= 400 && f.httpStatus != 401 {
-		return HTTPBlocked, fmt.Sprintf("HTTP %d instead of the service", f.httpStatus)
+	if f.httpStatus >= 400 && f.httpStatus != 401 { // 401 is an authentication challenge, part of the service
+		return HTTPBlocked, rHTTPStatus
 	}
-	established := f.synAck || f.midstream
-	if !established {
+	if !f.synAck && !f.midstream {
 		switch {
 		case f.s2c.rstAt != 0:
-			return Refused, fmt.Sprintf("SYN answered by RST after %s", seconds(f.s2c.rstAt-f.c2s.firstSYN))
+			return Refused, rRefused
 		case f.icmp:
-			return ICMPUnreachable, f.icmpDetail()
+			return ICMPUnreachable, rSYNICMP
 		case end-f.c2s.lastSYN < grace:
-			return Incomplete, fmt.Sprintf("%s, the last %s before the capture ended", plural(f.c2s.syns, "SYN", "SYNs"), seconds(end-f.c2s.lastSYN))
+			return Incomplete, rSYNIncomplete
 		}
-		return Dropped, fmt.Sprintf("%s over %s, no answer", plural(f.c2s.syns, "SYN", "SYNs"), seconds(f.c2s.lastSYN-f.c2s.firstSYN))
+		return Dropped, rSYNDropped
 	}
 	// A client that aborts its own connection with RST (WinINet does) is not
 	// the network failing it: only the server side's RST or FIN count here,
 	// which is also where a middlebox's forged RST appears in a client's capture.
 	srvRST, srvFIN := f.s2c.rstAt, f.s2c.finAt
-	cliClose := min0(f.c2s.rstAt, f.c2s.finAt)
 	if f.s2c.payload > 0 {
 		if srvRST != 0 && (srvFIN == 0 || srvFIN > srvRST) && (f.c2s.finAt == 0 || f.c2s.finAt > srvRST) {
-			return Reset, fmt.Sprintf("reset by the server side after %d bytes from the client and %d from the server",
-				f.c2s.payload, f.s2c.payload)
+			return Reset, rResetAfterData
 		}
-		return OK, ""
+		return OK, rNone
 	}
 	if f.midstream {
-		return Incomplete, "the capture began after the connection opened; no server payload seen"
+		return Incomplete, rMidstream
 	}
 	if f.c2s.payload > 0 {
-		hello := "first payload"
-		switch f.sig {
-		case sigTLS:
-			hello = "TLS ClientHello"
-		case sigHTTP, sigGateway:
-			hello = "HTTP request"
-		case sigMSNP:
-			hello = "MSNP command"
-		}
-		if f.hostSource == "sni" {
-			hello += " (SNI " + f.host + ")"
-		}
 		switch {
 		case srvRST != 0:
-			return ResetAfterHello, fmt.Sprintf("RST from the server side %s after the client's %s; no server payload",
-				seconds(srvRST-f.c2s.firstPayload), hello)
+			return ResetAfterHello, rHelloRST
 		case srvFIN != 0:
-			return ResetAfterHello, fmt.Sprintf("closed by the server side %s after the client's %s; no server payload",
-				seconds(srvFIN-f.c2s.firstPayload), hello)
+			return ResetAfterHello, rHelloFIN
 		case f.icmp:
-			return ICMPUnreachable, f.icmpDetail()
-		case cliClose != 0:
-			return Dropped, fmt.Sprintf("no server payload; the client gave up %s after its %s", seconds(cliClose-f.c2s.firstPayload), hello)
+			return ICMPUnreachable, rHelloICMP
+		case min0(f.c2s.rstAt, f.c2s.finAt) != 0:
+			return Dropped, rHelloGaveUp
 		case end-f.c2s.firstPayload < grace:
-			return Incomplete, fmt.Sprintf("the capture ended %s after the client's %s", seconds(end-f.c2s.firstPayload), hello)
+			return Incomplete, rHelloIncomplete
 		}
-		return Dropped, fmt.Sprintf("no server payload in %s after the client's %s", seconds(f.last-f.c2s.firstPayload), hello)
+		return Dropped, rHelloSilence
 	}
 	if srvRST != 0 {
-		return Reset, "reset by the server side right after the handshake"
+		return Reset, rResetAfterHandshake
 	}
-	return OK, "handshake completed, no payload"
+	return OK, rNoPayload
+}
+
+// explain words why a flow got its outcome.
+func (a *Auditor) explain(f *flow, r reason, end int64) string {
+	hello := "first payload"
+	switch f.sig {
+	case sigTLS:
+		hello = "TLS ClientHello"
+	case sigHTTP, sigGateway:
+		hello = "HTTP request"
+	case sigMSNP:
+		hello = "MSNP command"
+	}
+	if f.hostSource == "sni" {
+		hello += " (SNI " + f.host + ")"
+	}
+	datagrams := plural(int(f.c2s.packets), "datagram", "datagrams")
+	syns := plural(f.c2s.syns, "SYN", "SYNs")
+	switch r {
+	case rUDPICMP, rSYNICMP, rHelloICMP:
+		return f.icmpDetail()
+	case rUDPIncomplete:
+		return fmt.Sprintf("%s in the last %s of the capture, no answer yet", datagrams, seconds(end-f.first))
+	case rUDPDropped:
+		return fmt.Sprintf("%s over %s, no answer", datagrams, seconds(f.last-f.first))
+	case rProxyAuth:
+		what := "the request"
+		if f.connect {
+			what = "CONNECT " + f.host
+		}
+		return "HTTP 407 Proxy Authentication Required for " + what
+	case rHTTPStatus:
+		return fmt.Sprintf("HTTP %d instead of the service", f.httpStatus)
+	case rRefused:
+		return "SYN answered by RST after " + seconds(f.s2c.rstAt-f.c2s.firstSYN)
+	case rSYNIncomplete:
+		return fmt.Sprintf("%s, the last %s before the capture ended", syns, seconds(end-f.c2s.lastSYN))
+	case rSYNDropped:
+		return fmt.Sprintf("%s over %s, no answer", syns, seconds(f.c2s.lastSYN-f.c2s.firstSYN))
+	case rResetAfterData:
+		return fmt.Sprintf("reset by the server side after %d bytes from the client and %d from the server", f.c2s.payload, f.s2c.payload)
+	case rMidstream:
+		return "the capture began after the connection opened; no server payload seen"
+	case rHelloRST:
+		return fmt.Sprintf("RST from the server side %s after the client's %s; no server payload", seconds(f.s2c.rstAt-f.c2s.firstPayload), hello)
+	case rHelloFIN:
+		return fmt.Sprintf("closed by the server side %s after the client's %s; no server payload", seconds(f.s2c.finAt-f.c2s.firstPayload), hello)
+	case rHelloGaveUp:
+		return fmt.Sprintf("no server payload; the client gave up %s after its %s", seconds(min0(f.c2s.rstAt, f.c2s.finAt)-f.c2s.firstPayload), hello)
+	case rHelloIncomplete:
+		return fmt.Sprintf("the capture ended %s after the client's %s", seconds(end-f.c2s.firstPayload), hello)
+	case rHelloSilence:
+		return fmt.Sprintf("no server payload in %s after the client's %s", seconds(f.last-f.c2s.firstPayload), hello)
+	case rResetAfterHandshake:
+		return "reset by the server side right after the handshake"
+	case rNoPayload:
+		return "handshake completed, no payload"
+	}
+	return ""
 }
 
 func min0(x, y int64) int64 {
@@ -188,7 +260,7 @@ func (a *Auditor) attribute(f *flow) (row int, feats FeatureSet, evidence string
 // results are the counts and listings of judged flows.
 type results struct {
 	features, urls []tally
-	records        []FlowRecord
+	records        []listedFlow
 	flows, omitted uint64
 }
 
@@ -221,16 +293,19 @@ func (a *Auditor) finish(f *flow, end int64) {
 		f.reasm = nil
 	}
 	a.judge(&a.res, f, end)
+	if len(a.free) < cap(a.free) {
+		a.free = append(a.free, f) // reused by newFlow: a flood of short flows allocates nothing
+	}
 }
 
 // judge judges a flow at time end, counts it and lists it in res.
 func (a *Auditor) judge(res *results, f *flow, end int64) {
 	res.flows++
-	out, detail := a.outcome(f, end)
+	out, why := a.judgeOutcome(f, end)
 	row, feats, evidence := a.attribute(f)
 	messenger := evidence != "" && evidence != "range"
 	target := ""
-	if messenger && out.Failed() {
+	if messenger && out.Failed() && res.wantTarget(feats, row) {
 		host, port := f.name()
 		if host == "" {
 			host = f.server.addr().String()
@@ -238,7 +313,6 @@ func (a *Auditor) judge(res *results, f *flow, end int64) {
 		target = fmt.Sprintf("%s %d to %s", strings.ToUpper(transportName(f.proto)), port, host)
 	}
 	rank := evidenceRank[evidence]
-	evText := a.evidenceText(f, evidence, row)
 	for i := range res.features {
 		if !feats.Has(i) {
 			continue
@@ -250,7 +324,7 @@ func (a *Auditor) judge(res *results, f *flow, end int64) {
 		}
 		t.count(out, target)
 		if rank > t.evidenceRank {
-			t.evidence, t.evidenceRank = evText, rank
+			t.evidence, t.evidenceRank = a.evidenceText(f, evidence, row), rank
 		}
 	}
 	if row >= 0 {
@@ -267,28 +341,53 @@ func (a *Auditor) judge(res *results, f *flow, end int64) {
 	if host == "" && f.dnsHost != "" {
 		host, hostSource = f.dnsHost, "dns"
 	}
-	url := ""
-	if row >= 0 {
-		url = a.rules.URLs[row].URL
-	}
-	res.records = append(res.records, FlowRecord{
-		Transport:  transportName(f.proto),
-		Client:     f.client.String(),
-		Server:     f.server.String(),
-		Host:       host,
-		HostSource: hostSource,
-		URL:        url,
-		Features:   a.rules.FeatureNames(feats),
-		Evidence:   evidence,
-		Outcome:    out,
-		Detail:     detail,
-		First:      stamp(f.first),
-		Last:       stamp(f.last),
-		Packets:    f.c2s.packets + f.s2c.packets,
-		Bytes:      f.c2s.bytes + f.s2c.bytes,
-		Signature:  signatureNames[f.sig],
-		first:      f.first,
+	detail := a.explain(f, why, end)
+	res.records = append(res.records, listedFlow{
+		client: f.client, server: f.server, first: f.first, last: f.last,
+		packets: f.c2s.packets + f.s2c.packets, bytes: f.c2s.bytes + f.s2c.bytes,
+		host: host, hostSource: hostSource, detail: detail, evidence: evidence,
+		feats: feats, row: int32(row), proto: f.proto, out: out, sig: f.sig,
 	})
+}
+
+// listedFlow is a judged flow kept for the report's listing, compactly: the
+// strings of its FlowRecord are made only when a report is.
+type listedFlow struct {
+	client, server   endpoint
+	first, last      int64
+	packets, bytes   uint64
+	host, hostSource string
+	detail           string
+	evidence         string
+	feats            FeatureSet
+	row              int32
+	proto            uint8
+	out              Outcome
+	sig              signature
+}
+
+func (a *Auditor) flowRecord(l *listedFlow) FlowRecord {
+	url := ""
+	if l.row >= 0 {
+		url = a.rules.URLs[l.row].URL
+	}
+	return FlowRecord{
+		Transport:  transportName(l.proto),
+		Client:     l.client.String(),
+		Server:     l.server.String(),
+		Host:       l.host,
+		HostSource: l.hostSource,
+		URL:        url,
+		Features:   a.rules.FeatureNames(l.feats),
+		Evidence:   l.evidence,
+		Outcome:    l.out,
+		Detail:     l.detail,
+		First:      stamp(l.first),
+		Last:       stamp(l.last),
+		Packets:    l.packets,
+		Bytes:      l.bytes,
+		Signature:  signatureNames[l.sig],
+	}
 }
 
 func (a *Auditor) evidenceText(f *flow, evidence string, row int) string {
@@ -314,7 +413,7 @@ func (t *tally) count(out Outcome, target string) {
 		t.ok++
 	case out.Failed():
 		t.failed++
-		if target != "" && len(t.targets) < 8 && !slices.Contains(t.targets, target) {
+		if target != "" && len(t.targets) < maxTargets && !slices.Contains(t.targets, target) {
 			t.targets = append(t.targets, target)
 		}
 	}
@@ -373,23 +472,23 @@ func (a *Auditor) report(res *results, inputs []string, truncated bool) *Report 
 		},
 		Features: make([]FeatureResult, len(rs.Features)),
 		URLs:     make([]URLResult, len(rs.URLs)),
-		Flows:    res.records,
+		Flows:    make([]FlowRecord, 0, len(res.records)),
 		Lookups:  lookups,
 		Hints:    []Hint{},
 	}
-	if r.Flows == nil {
-		r.Flows = []FlowRecord{}
-	}
-	sort.SliceStable(r.Flows, func(i, j int) bool {
-		x, y := &r.Flows[i], &r.Flows[j]
+	listed := slices.Clone(res.records)
+	slices.SortStableFunc(listed, func(x, y listedFlow) int {
 		if x.first != y.first {
-			return x.first < y.first
+			return cmp.Compare(x.first, y.first)
 		}
-		if x.Client != y.Client {
-			return x.Client < y.Client
+		if c := compareEndpoints(x.client, y.client); c != 0 {
+			return c
 		}
-		return x.Server < y.Server
+		return compareEndpoints(x.server, y.server)
 	})
+	for i := range listed {
+		r.Flows = append(r.Flows, a.flowRecord(&listed[i]))
+	}
 	for i, ft := range rs.Features {
 		t := &res.features[i]
 		outcomes := map[string]int{}
@@ -408,6 +507,17 @@ func (a *Auditor) report(res *results, inputs []string, truncated bool) *Report 
 	}
 	r.Hints = a.hints(res, r)
 	return r
+}
+
+// wantTarget reports whether a failed flow's target would still be listed
+// in some tally's hints (each keeps a few): else it is not worth formatting.
+func (res *results) wantTarget(feats FeatureSet, row int) bool {
+	for _, t := range res.tallies(feats, row) {
+		if len(t.targets) < maxTargets {
+			return true
+		}
+	}
+	return false
 }
 
 // tallies are the counters of a feature set and a URL row (-1 for none).

@@ -47,7 +47,9 @@ type Response struct {
 // is shorter than MaxHead; at MaxHead without the end of the head, Match (with
 // the complete header lines seen) if the request line was complete, else
 // NoMatch. NoMatch as soon as the bytes cannot start a request line. req is
-// reset first; its fields are meaningful only with Match.
+// reset first. Fields come only from complete lines, so with NeedMore the
+// ones already filled are final: Method and Target once the request line is
+// complete, a header once its line is.
 func ParseRequest(b []byte, req *Request) Result {
 	*req = Request{}
 	over := len(b) >= MaxHead
@@ -156,8 +158,10 @@ func lineEnd(b []byte, k int) (int, Result) {
 // CRLF, then headers (Content-Type, X-MSN-Messenger, Proxy-Authenticate are
 // kept). Results follow ParseRequest: Match when the head is complete, NeedMore
 // while it may still be, and at MaxHead without the end of the head, Match if
-// the status line was complete, else NoMatch. resp is reset first; its fields
-// are meaningful only with Match.
+// the status line was complete, else NoMatch. resp is reset first. As with
+// ParseRequest, fields come only from complete lines: with NeedMore, Status is
+// already set (non-zero) once the status line is complete, and so is each
+// header whose line is.
 func ParseResponse(b []byte, resp *Response) Result {
 	*resp = Response{}
 	over := len(b) >= MaxHead

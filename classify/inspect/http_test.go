@@ -196,3 +196,17 @@ func TestTargetAuthority(t *testing.T) {
 		}
 	}
 }
+
+// With NeedMore, what complete lines gave is already filled in.
+func TestHTTPPartialFields(t *testing.T) {
+	var resp Response
+	if r := ParseResponse([]byte("HTTP/1.1 407 Proxy Authentication Required\r\nProxy-Authenticate: NTLM\r\nVia: 1."), &resp); r != NeedMore ||
+		resp.Status != 407 || !resp.ProxyAuthenticate {
+		t.Fatalf("response: %v %+v", r, resp)
+	}
+	var req Request
+	if r := ParseRequest([]byte("CONNECT messenger.hotmail.com:1863 HTTP/1.0\r\nHost: messenger.hot"), &req); r != NeedMore ||
+		string(req.Method) != "CONNECT" || string(req.Target) != "messenger.hotmail.com:1863" || req.Host != nil {
+		t.Fatalf("request: %v %+v", r, req)
+	}
+}
