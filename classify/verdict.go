@@ -233,8 +233,13 @@ func (a *Auditor) attribute(f *flow) (row int, feats FeatureSet, evidence string
 	}
 	sig := ""
 	switch f.sig {
-	case sigMSNP, sigGateway, sigDirect, sigEcho:
+	case sigMSNP, sigGateway, sigDirect:
 		sig = signatureNames[f.sig]
+	case sigEcho:
+		// The 20-byte probe has little to check: only on the echo port.
+		if f.server.port == 7001 {
+			sig = SigEchoProbe
+		}
 	case sigSIP:
 		// SIP is everywhere; it is Messenger's only on the article's SIP port.
 		if f.proto == protoTCP && f.server.port == 5061 {

@@ -142,7 +142,7 @@ func ParseDNS(b []byte, m *DNSMessage) error {
 	off := dnsHeaderLen
 	var ch dnsChain
 	for i := 0; i < qd; i++ {
-		end, h, ok := scanName(b, off)
+		end, _, h, ok := scanName(b, off)
 		if !ok || end+4 > len(b) {
 			return ErrMalformedDNS
 		}
@@ -201,9 +201,18 @@ func (c *dnsChain) has(msg []byte, off int, h uint64) bool {
 func (m *DNSMessage) walkAnswers(b []byte, off, an int, ch *dnsChain) (again bool, n int, err error) {
 	m.NAddrs, m.CNAMEs = 0, 0
 	unmatched := false
+	// Records of one RRset usually share an owner stored once: the last
+	// owner's position (after its leading pointers) and verdict are kept.
+	lastStart, lastN, lastOn := -1, -1, false
+	onChain := func(owner, start int, h uint64) bool {
+		if start != lastStart || ch.n != lastN {
+			lastStart, lastN, lastOn = start, ch.n, ch.has(b, owner, h)
+		}
+		return lastOn
+	}
 	for ; n < an; n++ {
 		owner := off
-		end, oh, ok := scanName(b, off)
+		end, ostart, oh, ok := scanName(b, off)
 		if !ok || end+10 > len(b) {
 			return false, n, ErrMalformedDNS
 		}
@@ -221,7 +230,7 @@ func (m *DNSMessage) walkAnswers(b []byte, off, an int, ch *dnsChain) (again boo
 			if typ == dnsTypeA && rdlen != 4 || typ == dnsTypeAAAA && rdlen != 16 {
 				continue
 			}
-			if !ch.has(b, owner, oh) {
+			if !onChain(owner, ostart, oh) {
 				unmatched = true
 				continue
 			}
@@ -234,11 +243,11 @@ func (m *DNSMessage) walkAnswers(b []byte, off, an int, ch *dnsChain) (again boo
 				m.NAddrs++
 			}
 		case dnsTypeCNAME:
-			tend, th, ok := scanName(b, rd)
+			tend, _, th, ok := scanName(b, rd)
 			if !ok || tend > rd+rdlen {
 				return false, n, ErrMalformedDNS
 			}
-			if !ch.has(b, owner, oh) {
+			if !onChain(owner, ostart, oh) {
 				unmatched = true
 				continue
 			}
@@ -332,22 +341,28 @@ const (
 )
 
 // scanName validates the name at off and returns the offset just after its
-// in-line part and an FNV-1a hash of its length-prefixed, lower-cased labels
-// (equal names have equal hashes).
-func scanName(msg []byte, off int) (end int, h uint64, ok bool) {
+// in-line part, the offset of its first label once leading compression
+// pointers are followed (names starting at the same place are equal), and an
+// FNV-1a hash of its length-prefixed, lower-cased labels (equal names have
+// equal hashes).
+func scanName(msg []byte, off int) (end, start int, h uint64, ok bool) {
 	it := newNameIter(msg, off)
+	if !it.resolve() {
+		return 0, 0, 0, false
+	}
+	start = it.pos
 	h = fnvOffset
 	for {
 		l, ok := it.next()
 		if !ok {
-			return 0, 0, false
+			return 0, 0, 0, false
 		}
 		h = (h ^ uint64(len(l))) * fnvPrime
 		for _, c := range l {
 			h = (h ^ uint64(lower(c))) * fnvPrime
 		}
 		if len(l) == 0 {
-			return it.end, h, true
+			return it.end, start, h, true
 		}
 	}
 }
