@@ -1,6 +1,7 @@
 // Command gen writes msnaudit's test captures and their expectations.
 //
 //	go run ./testdata/gen [-dir DIR]
+//	go run ./testdata/gen -big N -o FILE   (a large capture for benchmarks: big.go)
 //
 // Every capture is built from fixed addresses, ports, sequence numbers and
 // times, so running it twice writes identical files. Next to each capture it
@@ -23,7 +24,16 @@ import (
 func main() {
 	dir := flag.String("dir", defaultDir(), "directory to write the captures into")
 	quiet := flag.Bool("q", false, "do not list the files written")
+	big := flag.Int("big", 0, "instead, write a gateway-shaped capture of `N` packets to -o (see big.go)")
+	out := flag.String("o", "", "with -big: the `file` to write (.pcapng: pcapng, .gz: gzip-compressed, -: standard output)")
 	flag.Parse()
+	if *big > 0 {
+		if err := runBig(*big, *out, *quiet); err != nil {
+			fmt.Fprintln(os.Stderr, "gen:", err)
+			os.Exit(1)
+		}
+		return
+	}
 	files := generate()
 	if err := writeFiles(*dir, files); err != nil {
 		fmt.Fprintln(os.Stderr, "gen:", err)
