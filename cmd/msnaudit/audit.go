@@ -233,8 +233,23 @@ func writeFileAtomic(path string, write func(io.Writer) error) error {
 	if i := strings.LastIndexByte(path, os.PathSeparator); i >= 0 {
 		dir = path[:i+1]
 	}
-	if fi, err := os.Lstat(path); err == nil && fi.Mode()&os.ModeSymlink != 0 && os.Geteuid() == 0 {
-		return fmt.Errorf("%s: refusing to write through a symbolic link as root", path)
+	if fi, err := os.Lstat(path); err == nil {
+		switch {
+		case fi.Mode()&os.ModeSymlink != 0 && os.Geteuid() == 0:
+			return fmt.Errorf("%s: refusing to write through a symbolic link as root", path)
+		case !fi.Mode().IsRegular() && fi.Mode()&os.ModeSymlink == 0:
+			// A device or pipe (/dev/null, /dev/stdout, a FIFO): write to it
+			// in place; renaming over it would replace it.
+			f, err := os.OpenFile(path, os.O_WRONLY, 0)
+			if err != nil {
+				return fmt.Errorf("write %s: %w", path, err)
+			}
+			if err := write(f); err != nil {
+				f.Close()
+				return fmt.Errorf("write %s: %w", path, err)
+			}
+			return f.Close()
+		}
 	}
 	tmp, err := os.CreateTemp(dir, ".msnaudit-*.tmp")
 	if err != nil {

@@ -214,3 +214,18 @@ func TestParallelIsIdentical(t *testing.T) {
 		}
 	}
 }
+
+// TestOutputToADeviceWritesInPlace: -o /dev/null must not replace the device.
+func TestOutputToADeviceWritesInPlace(t *testing.T) {
+	before, err := os.Stat(os.DevNull)
+	if err != nil {
+		t.Skip(err)
+	}
+	if code, _, errOut := runCLI(t, "", "audit", "-o", os.DevNull, td+"sample.pcapng"); code != exitBlocked {
+		t.Fatalf("exit %d: %s", code, errOut)
+	}
+	after, err := os.Stat(os.DevNull)
+	if err != nil || after.Mode() != before.Mode() || after.Mode().IsRegular() {
+		t.Fatalf("%s changed: %v -> %v (%v)", os.DevNull, before.Mode(), after.Mode(), err)
+	}
+}
