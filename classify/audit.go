@@ -281,6 +281,10 @@ func (a *Auditor) newFlow(k flowKey, d *decoded, ts int64) *flow {
 				f.client, f.server = d.dst, d.src
 			}
 		}
+	} else if a.portRank(d.src.port) > a.portRank(d.dst.port) {
+		// The first datagram seen comes from a server's port to a client's:
+		// a reply whose request came before the capture began.
+		f.client, f.server, f.midstream = d.dst, d.src, true
 	}
 	if n, ok := a.dns[f.server.ip]; ok && n.at <= ts {
 		f.dnsHost = n.name
@@ -299,20 +303,23 @@ func (a *Auditor) newFlow(k flowKey, d *decoded, ts int64) *flow {
 // serverLike reports whether, on a flow seen mid-stream, the side with
 // port src looks like the server rather than the side with port dst.
 func (a *Auditor) serverLike(src, dst uint16) bool {
-	rank := func(p uint16) int {
-		c := a.rules.MatchPort(true, p)
-		switch {
-		case c[Distinctive] != 0 || c[Shared] != 0:
-			return 2
-		case p < 1024:
-			return 1
-		}
-		return 0
-	}
-	if rs, rd := rank(src), rank(dst); rs != rd {
+	if rs, rd := a.portRank(src), a.portRank(dst); rs != rd {
 		return rs > rd
 	}
 	return src < dst
+}
+
+// portRank says how much a port looks like a server's: a port of the rule
+// table's (distinctive or shared, TCP or UDP), then a well-known port.
+func (a *Auditor) portRank(p uint16) int {
+	tcp, udp := a.rules.MatchPort(true, p), a.rules.MatchPort(false, p)
+	switch {
+	case tcp[Distinctive]|tcp[Shared]|udp[Distinctive]|udp[Shared] != 0:
+		return 2
+	case p < 1024:
+		return 1
+	}
+	return 0
 }
 
 // icmpError joins an ICMP error to the flow it quotes.

@@ -4,6 +4,11 @@ import (
 	"strings"
 	"testing"
 	"time"
+
+	"github.com/gopacket/gopacket"
+	"github.com/gopacket/gopacket/layers"
+
+	"github.com/msnaudit/msnaudit/capture"
 )
 
 // TestTCPOutcomes judges hand-built flow states: who closed, when, and what
@@ -105,5 +110,21 @@ func TestUDPOutcomes(t *testing.T) {
 		if got, d := a.outcome(tt.f, tt.end); got != tt.want {
 			t.Errorf("udp: %s (%s), want %s", got, d, tt.want)
 		}
+	}
+}
+
+// TestUDPReplyFirstIsNotAFailure: when the capture begins between a request
+// and its reply, the reply's sender is the server, and the flow is answered.
+func TestUDPReplyFirstIsNotAFailure(t *testing.T) {
+	a := NewAuditor(DefaultConfig())
+	ip := ip4("198.51.100.50", "192.0.2.88", layers.IPProtocolUDP)
+	udp := &layers.UDP{SrcPort: 7001, DstPort: 65463}
+	udp.SetNetworkLayerForChecksum(ip)
+	reply := serialize(t, eth(layers.EthernetTypeIPv4), ip, udp, gopacket.Payload(make([]byte, 20)))
+	a.Packet(&capture.Packet{Data: reply, Length: len(reply), Link: capture.LinkEthernet, Time: 1e9})
+	a.Advance(60e9)
+	r := a.Report(nil, false)
+	if len(r.Flows) != 1 || r.Flows[0].Server != "198.51.100.50:7001" || r.Flows[0].Outcome != OK {
+		t.Fatalf("flows %+v", r.Flows)
 	}
 }
