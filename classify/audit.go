@@ -18,7 +18,7 @@ type Config struct {
 	IdleTimeout  time.Duration // a flow idle this long is finished
 	Grace        time.Duration // a SYN or request this close to the capture's end is "incomplete", not "dropped"
 	AllFlows     bool          // list every flow, not only Messenger and possible ones
-	MaxListed    int           // flows listed in the report at most; the rest are counted
+	MaxListed    int           // flows listed in the report at most (failed Messenger flows first); the rest are counted
 	InspectLimit int           // payload bytes per direction inspected to name a flow
 	SignalLimit  int           // payload bytes per direction scanned on MSNP flows for redirects and invitations
 	MaxNames     int           // DNS answers (address -> name) and learned endpoints remembered at most
@@ -33,7 +33,7 @@ func DefaultConfig() Config {
 		MaxFlows:      65536,
 		IdleTimeout:   120 * time.Second,
 		Grace:         5 * time.Second,
-		MaxListed:     100000,
+		MaxListed:     10000,
 		InspectLimit:  16 << 10,
 		SignalLimit:   1 << 20,
 		MaxNames:      65536,

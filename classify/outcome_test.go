@@ -128,3 +128,40 @@ func TestUDPReplyFirstIsNotAFailure(t *testing.T) {
 		t.Fatalf("flows %+v", r.Flows)
 	}
 }
+
+// TestListingKeepsFailedFlowsPastTheLimit: when more flows finish than the
+// report lists, failed Messenger flows displace ok ones.
+func TestListingKeepsFailedFlowsPastTheLimit(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxListed = 4
+	a := NewAuditor(cfg)
+	send := func(ts int64, dport uint16, sport uint16, flags string) {
+		ip := ip4("192.0.2.10", "198.51.100.20", layers.IPProtocolTCP)
+		tcp := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), SYN: flags == "S", RST: flags == "R", ACK: flags == "R", Window: 1}
+		if flags == "R" {
+			ip.SrcIP, ip.DstIP = ip.DstIP, ip.SrcIP
+			tcp.SrcPort, tcp.DstPort = tcp.DstPort, tcp.SrcPort
+		}
+		tcp.SetNetworkLayerForChecksum(ip)
+		b := serialize(t, eth(layers.EthernetTypeIPv4), ip, tcp)
+		a.Packet(&capture.Packet{Data: b, Length: len(b), Link: capture.LinkEthernet, Time: ts})
+	}
+	// Six possible (range) flows to high ports first, then three refused 1863 flows.
+	for i := range 6 {
+		send(int64(i)*1e9, 20000, uint16(40000+i), "S")
+	}
+	for i := range 3 {
+		send(int64(10+i)*1e9, 1863, uint16(41000+i), "S")
+		send(int64(10+i)*1e9+1e6, 1863, uint16(41000+i), "R")
+	}
+	r := a.Report(nil, false)
+	refused := 0
+	for _, f := range r.Flows {
+		if f.Outcome == Refused {
+			refused++
+		}
+	}
+	if len(r.Flows) != 4 || refused != 3 || r.Capture.FlowsOmitted != 5 {
+		t.Errorf("%d listed, %d refused, %d omitted; want 4, 3 and 5", len(r.Flows), refused, r.Capture.FlowsOmitted)
+	}
+}

@@ -31,6 +31,9 @@ type CaptureSummary struct {
 	FlowsTotal   uint64 `json:"flows_total"`   // flows of every kind
 	FlowsEvicted uint64 `json:"flows_evicted"` // flows finished early because the flow table was full
 	FlowsOmitted uint64 `json:"flows_omitted"` // flows counted but not listed (over the listing limit)
+	// KernelDrops counts packets a live capture's kernel dropped (its ring was
+	// full): verdicts may be affected. Absent for capture files.
+	KernelDrops uint64 `json:"kernel_drops,omitempty"`
 	// Flows whose split ClientHello/HTTP head was not reassembled because
 	// the reassembly memory budget was spent.
 	ReassemblyDropped uint64 `json:"reassembly_dropped"`

@@ -266,6 +266,7 @@ func (a *Auditor) attribute(f *flow) (row int, feats FeatureSet, evidence string
 type results struct {
 	features, urls []tally
 	records        []listedFlow
+	replaceable    []int32 // indexes of listed flows that are not failed
 	flows, omitted uint64
 }
 
@@ -279,6 +280,7 @@ func (r *results) clone() results {
 	c := *r
 	c.features, c.urls = cloneTallies(r.features), cloneTallies(r.urls)
 	c.records = slices.Clone(r.records)
+	c.replaceable = slices.Clone(r.replaceable)
 	return c
 }
 
@@ -338,21 +340,33 @@ func (a *Auditor) judge(res *results, f *flow, end int64) {
 	if evidence == "" && !a.cfg.AllFlows {
 		return
 	}
-	if len(res.records) >= a.cfg.MaxListed {
+	// Past the listing limit a failed Messenger flow takes the place of a
+	// listed one that is not failed: what went wrong is what a reader needs.
+	failed := messenger && out.Failed()
+	slot := len(res.records)
+	if slot >= a.cfg.MaxListed {
 		res.omitted++
-		return
+		n := len(res.replaceable)
+		if !failed || n == 0 {
+			return
+		}
+		slot, res.replaceable = int(res.replaceable[n-1]), res.replaceable[:n-1]
+	} else {
+		res.records = append(res.records, listedFlow{})
+	}
+	if !failed {
+		res.replaceable = append(res.replaceable, int32(slot))
 	}
 	host, hostSource := f.host, f.hostSource
 	if host == "" && f.dnsHost != "" {
 		host, hostSource = f.dnsHost, "dns"
 	}
-	detail := a.explain(f, why, end)
-	res.records = append(res.records, listedFlow{
+	res.records[slot] = listedFlow{
 		client: f.client, server: f.server, first: f.first, last: f.last,
 		packets: f.c2s.packets + f.s2c.packets, bytes: f.c2s.bytes + f.s2c.bytes,
-		host: host, hostSource: hostSource, detail: detail, evidence: evidence,
+		host: host, hostSource: hostSource, detail: a.explain(f, why, end), evidence: evidence,
 		feats: feats, row: int32(row), proto: f.proto, out: out, sig: f.sig,
-	})
+	}
 }
 
 // listedFlow is a judged flow kept for the report's listing, compactly: the

@@ -44,7 +44,7 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 	fs.IntVar(&o.cfg.MaxFlows, "max-flows", o.cfg.MaxFlows, "flows tracked at once; past it the least recently seen is finished early (counted as evicted)")
 	fs.DurationVar(&o.cfg.IdleTimeout, "idle-timeout", o.cfg.IdleTimeout, "finish a flow idle this long")
 	fs.DurationVar(&o.cfg.Grace, "grace", o.cfg.Grace, "a SYN or request this close to the capture's end is incomplete, not dropped")
-	fs.IntVar(&o.cfg.MaxListed, "max-listed", o.cfg.MaxListed, "list at most this many flows in the report (the rest are counted)")
+	fs.IntVar(&o.cfg.MaxListed, "max-listed", o.cfg.MaxListed, "list at most this many flows in the report, failed Messenger flows first (the rest are counted)")
 	fs.IntVar(&o.cfg.MaxReassembly, "max-reassembly", o.cfg.MaxReassembly, "bytes held at most, across all flows, to reassemble split ClientHellos and HTTP heads")
 	// Flags may come before or after the files.
 	for {
