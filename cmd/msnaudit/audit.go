@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime/debug"
 	"strings"
 
 	"github.com/msnaudit/msnaudit/capture"
@@ -22,6 +23,7 @@ type auditOptions struct {
 	allFlows bool
 	quiet    bool
 	parallel bool
+	memLimit int64
 	cfg      classify.Config
 	inputs   []string
 }
@@ -41,6 +43,7 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 	fs.BoolVar(&o.allFlows, "all-flows", false, "list every flow, not only Messenger and possible ones")
 	fs.BoolVar(&o.quiet, "quiet", false, "print no warnings or progress on standard error")
 	fs.BoolVar(&o.parallel, "parallel", true, "read (and decompress) the capture on one core while auditing on another")
+	fs.Int64Var(&o.memLimit, "memory-limit", 80<<20, "soft memory limit in bytes for the Go runtime (ignored when GOMEMLIMIT is set); raise it with --max-flows")
 	fs.IntVar(&o.cfg.MaxFlows, "max-flows", o.cfg.MaxFlows, "flows tracked at once; past it the least recently seen is finished early (counted as evicted)")
 	fs.DurationVar(&o.cfg.IdleTimeout, "idle-timeout", o.cfg.IdleTimeout, "finish a flow idle this long")
 	fs.DurationVar(&o.cfg.Grace, "grace", o.cfg.Grace, "a SYN or request this close to the capture's end is incomplete, not dropped")
@@ -84,6 +87,15 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 	}
 	o.cfg.AllFlows = o.allFlows
 	return o, nil
+}
+
+// setMemoryLimit makes the garbage collector keep the heap near limit
+// (a soft limit: live data above it is kept, at some CPU cost), unless the
+// user set GOMEMLIMIT.
+func setMemoryLimit(limit int64) {
+	if os.Getenv("GOMEMLIMIT") == "" && limit > 0 {
+		debug.SetMemoryLimit(limit)
+	}
 }
 
 func oneOf(s string, options ...string) bool {
@@ -136,6 +148,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if o.cfg.Rules, err = loadRules(o.rules); err != nil {
 		return err
 	}
+	setMemoryLimit(o.memLimit)
 	src, err := openInputs(o.inputs, stdin)
 	if err != nil {
 		return err
