@@ -2,9 +2,9 @@ package capture
 
 import (
 	"bytes"
-	"compress/gzip"
 	"encoding/binary"
 	"errors"
+	"github.com/klauspost/compress/gzip"
 	"io"
 	"io/fs"
 	"math"
