@@ -103,6 +103,7 @@ type flow struct {
 	icmpCod uint8
 	icmpAt  int64
 	icmpBy  addr
+	kdrop   *kernelDrop // this host's kernel dropped packets of the flow (the eBPF engine saw it)
 
 	prev, next *flow // idle list, least recently seen first
 	table      *flowTable

@@ -39,6 +39,7 @@ const (
 	rHelloSilence
 	rResetAfterHandshake
 	rNoPayload
+	rKernelDrop
 )
 
 // outcome judges a flow at time end (the capture's end, or when the flow
@@ -49,6 +50,15 @@ func (a *Auditor) outcome(f *flow, end int64) (Outcome, string) {
 }
 
 func (a *Auditor) judgeOutcome(f *flow, end int64) (Outcome, reason) {
+	o, r := a.judgeTraffic(f, end)
+	if f.kdrop != nil && kernelDropExplains(o) {
+		return KernelDrop, rKernelDrop
+	}
+	return o, r
+}
+
+// judgeTraffic judges a flow from its packets alone.
+func (a *Auditor) judgeTraffic(f *flow, end int64) (Outcome, reason) {
 	grace := int64(a.cfg.Grace)
 	if f.proto == protoUDP {
 		switch {
@@ -167,6 +177,8 @@ func (a *Auditor) explain(f *flow, r reason, end int64) string {
 		return "reset by the server side right after the handshake"
 	case rNoPayload:
 		return "handshake completed, no payload"
+	case rKernelDrop:
+		return f.kdrop.detail()
 	}
 	return ""
 }
