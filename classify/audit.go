@@ -170,7 +170,13 @@ func (a *Auditor) Packet(p *capture.Packet) {
 	a.stats.Bytes += uint64(p.Length)
 
 	d := &a.d
-	switch decode(p.Link, p.Data, d) {
+	r := decode(p.Link, p.Data, d)
+	if r == decOK && d.snapCut && len(p.Data) >= p.Length {
+		// A length field runs past a frame that was captured whole: the
+		// header lies, the capture's snap length did not cut it.
+		r = decMalformed
+	}
+	switch r {
 	case decMalformed:
 		a.stats.Malformed++
 		return
@@ -501,7 +507,14 @@ func (a *Auditor) nameClient(f *flow, b []byte) bool {
 	return !more
 }
 
+// maxHostLen bounds a name from the wire (a DNS name has at most 253
+// characters); a longer one is cut there.
+const maxHostLen = 255
+
 func (f *flow) setHost(h, source string) {
+	if len(h) > maxHostLen {
+		h = h[:maxHostLen]
+	}
 	if h != "" {
 		f.host, f.hostSource = h, source
 	}

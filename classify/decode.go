@@ -299,6 +299,9 @@ func decodeTransport(b []byte, d *decoded) decodeResult {
 		}
 		end := ulen
 		if end > len(b) || d.fragment {
+			if !d.fragment {
+				d.snapCut = true // cut by the snap length, or lying: Packet tells which
+			}
 			end = len(b)
 		}
 		d.payload = b[8:end]

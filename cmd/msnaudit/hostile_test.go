@@ -104,3 +104,16 @@ func TestHostileSNINeverReachesTheTerminalRaw(t *testing.T) {
 		}
 	}
 }
+
+func TestJSONEscapesC1AndBidi(t *testing.T) {
+	in := []byte(`{"host": "a` + "\u009b31m\u202eb" + `ü"}`)
+	got := string(escapeJSONRunes(in))
+	want := `{"host": "a\u009b31m\u202eb` + "ü" + `"}`
+	if got != want {
+		t.Errorf("escapeJSONRunes = %q, want %q", got, want)
+	}
+	var v map[string]string
+	if err := json.Unmarshal([]byte(got), &v); err != nil || v["host"] != "a\u009b31m\u202ebü" {
+		t.Errorf("escaped JSON reads back as %q (%v)", v["host"], err)
+	}
+}

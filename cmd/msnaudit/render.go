@@ -1,6 +1,7 @@
 package main
 
 import (
+	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -20,9 +21,12 @@ import (
 func render(w io.Writer, r *classify.Report, format string, color bool) error {
 	switch format {
 	case "json":
-		enc := json.NewEncoder(w)
-		enc.SetIndent("", "  ")
-		return enc.Encode(r)
+		b, err := json.MarshalIndent(r, "", "  ")
+		if err != nil {
+			return err
+		}
+		_, err = w.Write(append(escapeJSONRunes(b), '\n'))
+		return err
 	case "markdown":
 		return renderMarkdown(w, r)
 	case "csv":
@@ -61,6 +65,26 @@ func clean(s string) string {
 		i += n
 	}
 	return b.String()
+}
+
+// escapeJSONRunes writes, as \uXXXX escapes, the characters encoding/json
+// leaves raw that a terminal may act on: C1 controls and bidirectional
+// overrides. They can only stand inside strings, where the escape is valid.
+func escapeJSONRunes(b []byte) []byte {
+	if !bytes.ContainsFunc(b, func(c rune) bool { return c >= 0x80 && unsafeRune(c) }) {
+		return b
+	}
+	out := make([]byte, 0, len(b)+64)
+	for len(b) > 0 {
+		c, n := utf8.DecodeRune(b)
+		if c >= 0x80 && unsafeRune(c) && !(c == utf8.RuneError && n == 1) {
+			out = fmt.Appendf(out, `\u%04x`, c)
+		} else {
+			out = append(out, b[:n]...)
+		}
+		b = b[n:]
+	}
+	return out
 }
 
 func unsafeRune(c rune) bool {
@@ -134,6 +158,9 @@ func captureLine(r *classify.Report) string {
 	if c.FlowsEvicted > 0 {
 		s += fmt.Sprintf(", %d flows finished early (flow table full)", c.FlowsEvicted)
 	}
+	if c.KernelDrops > 0 {
+		s += fmt.Sprintf(", %d packets DROPPED by the kernel (capture ring full): verdicts may be affected", c.KernelDrops)
+	}
 	if c.Truncated {
 		s += ", TRUNCATED: the capture is cut short"
 	}
@@ -167,7 +194,9 @@ func failures(r *classify.Report, arrow string) []failure {
 				featureShort(f.Features), f.Outcome, f.Detail})
 		}
 	}
-	sort.SliceStable(out, func(i, j int) bool { return out[i].time < out[j].time })
+	// RFC 3339 strings drop trailing zeros, so compare them as times.
+	at := func(s string) time.Time { t, _ := time.Parse(time.RFC3339Nano, s); return t }
+	sort.SliceStable(out, func(i, j int) bool { return at(out[i].time).Before(at(out[j].time)) })
 	return out
 }
 

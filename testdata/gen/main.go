@@ -140,5 +140,6 @@ func generate() []file {
 	add("background.pcap", backgroundCapture(), eth)
 	add("sip-relay.pcap", sipRelay(), eth)
 
+	files = append(files, hostileFiles()...)
 	return append(files, badFiles()...)
 }
