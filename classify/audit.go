@@ -82,6 +82,7 @@ type tally struct {
 type Stats struct {
 	Packets, Bytes, Malformed, Fragments, NonIP uint64
 	Flows, Evicted                              uint64
+	Open                                        int    // flows in the flow table now
 	ReassemblyDropped                           uint64 // flows whose reassembly was given up for the memory budget
 	First, Last                                 int64
 }
@@ -150,7 +151,8 @@ func orDefault[T int | time.Duration](v *T, def T) {
 // Stats returns the counters so far.
 func (a *Auditor) Stats() Stats {
 	s := a.stats
-	s.Flows = a.res.flows + uint64(a.table.len())
+	s.Open = a.table.len()
+	s.Flows = a.res.flows + uint64(s.Open)
 	return s
 }
 

@@ -29,10 +29,11 @@ const usage = `msnaudit grades captured traffic against the Windows Live Messeng
 
 Usage:
   msnaudit audit [flags] FILE [FILE...]   audit pcap/pcapng files (.gz too; - for stdin)
+  msnaudit watch -i IFACE [flags]         watch live traffic (Linux, CAP_NET_RAW); final report on stop
   msnaudit rules [--rules FILE]           print the rule table
   msnaudit version                        print the version
 
-Run "msnaudit audit -h" for the audit's flags.
+Run "msnaudit audit -h" or "msnaudit watch -h" for their flags.
 Exit status: 0 no feature blocked, 1 a feature is blocked or partial, 2 bad usage or input.
 `
 
@@ -63,6 +64,8 @@ func run(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.
 	switch args[0] {
 	case "audit":
 		err = runAudit(ctx, args[1:], stdin, stdout, stderr)
+	case "watch":
+		err = runWatch(ctx, args[1:], stdout, stderr)
 	case "rules":
 		err = runRules(args[1:], stdout, stderr)
 	case "version", "--version", "-version":
