@@ -34,6 +34,19 @@ type CaptureSummary struct {
 	// KernelDrops counts packets a live capture's kernel dropped (its ring was
 	// full): verdicts may be affected. Absent for capture files.
 	KernelDrops uint64 `json:"kernel_drops,omitempty"`
+	// Engine is the live capture's engine: "afpacket" or "ebpf". Absent for
+	// capture files.
+	Engine string `json:"engine,omitempty"`
+	// EventsLost counts records the eBPF engine's ring buffer had no room
+	// for (handshakes, first payload bytes, DNS, ICMP errors, drops): the
+	// kernel still counted the packets, but verdicts may be affected.
+	EventsLost uint64 `json:"events_lost,omitempty"`
+	// KernelFlowsEvicted counts flows the eBPF engine's kernel flow table
+	// evicted or could not take because it was full: their counts may be low.
+	KernelFlowsEvicted uint64 `json:"kernel_flows_evicted,omitempty"`
+	// KernelDropsUnavailable says why the eBPF engine cannot report this
+	// host's own drops (kernel_drop outcomes); absent when it can.
+	KernelDropsUnavailable string `json:"kernel_drops_unavailable,omitempty"`
 	// Flows whose split ClientHello/HTTP head was not reassembled because
 	// the reassembly memory budget was spent.
 	ReassemblyDropped uint64 `json:"reassembly_dropped"`

@@ -161,6 +161,12 @@ func captureLine(r *classify.Report) string {
 	if c.KernelDrops > 0 {
 		s += fmt.Sprintf(", %d packets DROPPED by the kernel (capture ring full): verdicts may be affected", c.KernelDrops)
 	}
+	if c.EventsLost > 0 {
+		s += fmt.Sprintf(", %d kernel events LOST (eBPF ring buffer full): verdicts may be affected", c.EventsLost)
+	}
+	if c.KernelFlowsEvicted > 0 {
+		s += fmt.Sprintf(", %d flows evicted from the kernel's flow table (full): their counts may be low", c.KernelFlowsEvicted)
+	}
 	if c.Truncated {
 		s += ", TRUNCATED: the capture is cut short"
 	}
