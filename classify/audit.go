@@ -227,10 +227,10 @@ func (a *Auditor) transport(d *decoded, ts int64, wireLen int) {
 	}
 	f.last = ts
 	a.table.touch(f)
-	dir, peer := &f.c2s, &f.s2c
+	dir := &f.c2s
 	fromClient := d.src == f.client
 	if !fromClient {
-		dir, peer = &f.s2c, &f.c2s
+		dir = &f.s2c
 	}
 	dir.packets++
 	dir.bytes += uint64(wireLen)
@@ -254,7 +254,6 @@ func (a *Auditor) transport(d *decoded, ts int64, wireLen int) {
 			dir.rstAt = ts
 		}
 	}
-	_ = peer
 	if len(d.payload) == 0 {
 		return
 	}
