@@ -5,7 +5,6 @@ import (
 	"runtime"
 	"testing"
 
-	"github.com/gopacket/gopacket"
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/msnaudit/msnaudit/capture"
@@ -65,5 +64,3 @@ func BenchmarkDNSAnswerFlood(b *testing.B) {
 		b.Fatalf("%d names cached, over the %d bound", len(a.dns), a.cfg.MaxNames)
 	}
 }
-
-var _ = gopacket.Payload(nil)

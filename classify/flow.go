@@ -106,7 +106,6 @@ type flow struct {
 	kdrop   *kernelDrop // this host's kernel dropped packets of the flow (the eBPF engine saw it)
 
 	prev, next *flow // idle list, least recently seen first
-	table      *flowTable
 }
 
 // flowTable keeps flows by key and in order of last activity, so idle ones
@@ -124,7 +123,6 @@ func (t *flowTable) len() int { return len(t.m) }
 
 func (t *flowTable) add(f *flow) {
 	t.m[f.key] = f
-	f.table = t
 	t.pushBack(f)
 }
 
