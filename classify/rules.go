@@ -9,6 +9,7 @@ import (
 	"math/bits"
 	"strconv"
 	"strings"
+	"sync"
 )
 
 //go:embed kb960820.rules
@@ -99,14 +100,17 @@ const (
 var knownSignatures = []string{SigMSNP, SigGateway, SigDirect, SigSIP, SigEchoProbe,
 	SigSLPFile, SigSLPWebcam, SigSLPActivity, SigSLPWhiteboard, SigSLPRemote, SigSLPVoice}
 
-// Default returns the embedded rule table for KB 960820.
-func Default() *Rules {
+// Default returns the embedded rule table for KB 960820, parsed once and
+// shared: callers must not modify it.
+func Default() *Rules { return defaultParsed() }
+
+var defaultParsed = sync.OnceValue(func() *Rules {
 	r, err := ParseRules(defaultRuleSrc, bytes.NewReader(defaultRules))
 	if err != nil {
 		panic("classify: embedded rules do not parse: " + err.Error())
 	}
 	return r
-}
+})
 
 // RulesError reports a malformed rules file, naming the line and field.
 type RulesError struct {
