@@ -60,9 +60,15 @@ func (a *Auditor) KernelDrop(src, dst netip.AddrPort, proto uint8, ts int64, rea
 // KernelCounters merges the kernel's counters of a flow into the auditor's:
 // the kernel counted every packet, the auditor only those it was sent. A
 // flow the auditor does not know is created unless it has been idle past
-// the timeout (it was finished already).
+// the timeout (it was finished already), or the kernel counted none of its
+// packets: an entry only the drop program made, for a drop KernelDrop
+// judged (and made the flow for) or set aside as ordinary, perhaps in
+// another network namespace.
 func (a *Auditor) KernelCounters(k *KernelFlow) {
 	if k.Proto != protoTCP && k.Proto != protoUDP {
+		return
+	}
+	if k.C2S.Packets == 0 && k.S2C.Packets == 0 {
 		return
 	}
 	if k.Last != 0 && k.Last < a.now-int64(a.cfg.IdleTimeout) {
@@ -138,6 +144,13 @@ func (a *Auditor) kernelFlow(src, dst netip.AddrPort, proto uint8, ts int64, fro
 
 func endpointOf(ap netip.AddrPort) endpoint {
 	return endpoint{ip: ap.Addr().As16(), port: ap.Port()}
+}
+
+// HasFlow reports whether the auditor has the flow of src and dst open (in
+// either direction). The eBPF engine asks it of a kernel drop, which the
+// drop program reports from every network namespace of the host.
+func (a *Auditor) HasFlow(src, dst netip.AddrPort, proto uint8) bool {
+	return a.table.get(makeKey(endpointOf(src), endpointOf(dst), proto)) != nil
 }
 
 // WantsPayload reports whether the auditor still reads the payload of the

@@ -128,7 +128,7 @@ func TestWatchVLAN(t *testing.T) {
 	nsA, nsB := vethPair(t)
 	dir := t.TempDir()
 	pcap, report := filepath.Join(dir, "b0.pcapng"), filepath.Join(dir, "b0.json")
-	w := startWatch(t, nsB, bin, "-i", "b0", "--workers", "2", "--format", "json", "-o", report, "-w", pcap)
+	w := startWatch(t, nsB, bin, "--engine", "afpacket", "-i", "b0", "--workers", "2", "--format", "json", "-o", report, "-w", pcap)
 	cmd := helperCmd(nsA, "vlan", "MSNAUDIT_E2E_IFACE=a0")
 	cmd.Stderr = nil
 	if out, err := cmd.CombinedOutput(); err != nil {
@@ -203,7 +203,7 @@ func TestWatchAny(t *testing.T) {
 	nsA, nsB := vethPair(t)
 	dir := t.TempDir()
 	pcap, report := filepath.Join(dir, "any.pcapng"), filepath.Join(dir, "any.json")
-	w := startWatch(t, nsB, bin, "-i", "any", "--workers", "2", "--format", "json", "-o", report, "-w", pcap)
+	w := startWatch(t, nsB, bin, "--engine", "afpacket", "-i", "any", "--workers", "2", "--format", "json", "-o", report, "-w", pcap)
 	udpTo(t, nsA, "10.201.0.2:7001", 3, 20)  // no listener: ICMP port unreachable
 	dialTo(t, nsA, "10.201.0.2:1503")        // no listener: RST
 	udpTo(t, nsA, "10.201.0.2:40000", 3, 20) // not Messenger: filtered out
@@ -250,7 +250,7 @@ func TestWatchInterfaceDown(t *testing.T) {
 	bin := buildBinary(t)
 	nsA, nsB := vethPair(t)
 	report := filepath.Join(t.TempDir(), "r.json")
-	w := startWatch(t, nsB, bin, "-i", "b0", "--interval", "100ms", "--format", "json", "-o", report)
+	w := startWatch(t, nsB, bin, "--engine", "afpacket", "-i", "b0", "--interval", "100ms", "--format", "json", "-o", report)
 	udpTo(t, nsA, "10.201.0.2:7001", 2, 20)
 	w.stdout.wait(t, "watch", `"outcome":"icmp_unreachable"`) // the watch has seen it
 	runCmd(t, "", "ip", "-n", nsB, "link", "set", "b0", "down")
@@ -279,7 +279,7 @@ func TestWatchFullDisk(t *testing.T) {
 	runCmd(t, "", "mount", "-t", "tmpfs", "-o", "size=16k", "tmpfs", full)
 	t.Cleanup(func() { exec.Command("umount", full).Run() })
 	report := filepath.Join(dir, "r.json")
-	w := startWatch(t, ns, bin, "-i", "lo", "--all-traffic", "--format", "json", "-o", report, "-w", filepath.Join(full, "x.pcapng"))
+	w := startWatch(t, ns, bin, "--engine", "afpacket", "-i", "lo", "--all-traffic", "--format", "json", "-o", report, "-w", filepath.Join(full, "x.pcapng"))
 	udpTo(t, ns, "127.0.0.1:7001", 50, 1000)
 	code := w.stop(t, true)
 	if code != exitUsage || !strings.Contains(w.stderr.String(), "msnaudit: -w "+filepath.Join(full, "x.pcapng")) ||
@@ -302,7 +302,7 @@ func TestWatchNeedsCapNetRaw(t *testing.T) {
 	}
 	bin := buildBinary(t)
 	ns := newNamespaces(t, "nocap")[0]
-	cmd := exec.Command("ip", "netns", "exec", ns, "setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw", bin, "watch", "-i", "lo")
+	cmd := exec.Command("ip", "netns", "exec", ns, "setpriv", "--inh-caps=-net_raw", "--bounding-set=-net_raw", bin, "watch", "--engine", "afpacket", "-i", "lo")
 	out, err := cmd.CombinedOutput()
 	var ee *exec.ExitError
 	if !errors.As(err, &ee) || ee.ExitCode() != exitUsage {

@@ -98,7 +98,11 @@ func requireE2E(t *testing.T) {
 	t.Skip(why)
 }
 
-func TestWatchEndToEnd(t *testing.T) {
+func TestWatchEndToEnd(t *testing.T) { watchEndToEnd(t, engineAFPacket) }
+
+// watchEndToEnd runs the scenario with one watch --engine (e2e_ebpf_test.go
+// runs it with ebpf).
+func watchEndToEnd(t *testing.T, engine string) {
 	requireE2E(t)
 	began := time.Now()
 	dir := t.TempDir()
@@ -140,8 +144,13 @@ func TestWatchEndToEnd(t *testing.T) {
 
 	// The watch on the gateway's client-side interface.
 	report, pcap := filepath.Join(dir, "report.json"), filepath.Join(dir, "gw.pcapng")
-	w := startWatch(t, nsG, bin, "-i", "gw0", "--workers", "2", "--interval", "300ms",
-		"--grace", "500ms", "--all-flows", "--format", "json", "-o", report, "-w", pcap, "--metrics", "127.0.0.1:0")
+	ebpf := engine == engineEBPF
+	args := []string{"--engine", engine, "-i", "gw0", "--workers", "2", "--interval", "300ms",
+		"--grace", "500ms", "--all-flows", "--format", "json", "-o", report, "--metrics", "127.0.0.1:0"}
+	if !ebpf { // the eBPF engine refuses -w: it reads only some packets, cut short
+		args = append(args, "-w", pcap)
+	}
+	w := startWatch(t, nsG, bin, args...)
 
 	// The client's attempts; it returns once each has succeeded or failed
 	// (its own timeouts), so every dropped SYN and probe is older than the
@@ -154,7 +163,7 @@ func TestWatchEndToEnd(t *testing.T) {
 
 	// Metrics: the snapshot that printed the 1503 event fed them too.
 	w.stdout.wait(t, "watch", `"server":"`+e2ePeerIP+`:1503"`)
-	checkMetrics(t, nsG, w.stderr.String())
+	checkMetrics(t, nsG, w.stderr.String(), ebpf)
 
 	if code := w.stop(t, true); code != exitBlocked {
 		t.Fatalf("watch: exit status %d, want %d; stderr:\n%s", code, exitBlocked, w.stderr)
@@ -166,8 +175,12 @@ func TestWatchEndToEnd(t *testing.T) {
 		b, _ := os.ReadFile(report)
 		t.Logf("final report:\n%s", b)
 	}
-	checkReport(t, "watch", r)
-	checkEvents(t, []byte(w.stdout.String()))
+	checkReport(t, "watch", r, ebpf)
+	checkEvents(t, []byte(w.stdout.String()), ebpf)
+	if ebpf {
+		t.Logf("end to end in %s (%d packets on gw0)", time.Since(began).Round(time.Millisecond), r.Capture.Packets)
+		return
+	}
 
 	// The pcapng written with -w reads back with audit, to the same verdicts.
 	aout, err := exec.Command(bin, "audit", "--format", "json", "--grace", "500ms", "--all-flows", pcap).Output()
@@ -179,7 +192,7 @@ func TestWatchEndToEnd(t *testing.T) {
 	if err := json.Unmarshal(aout, &ar); err != nil {
 		t.Fatalf("audit %s: %v", pcap, err)
 	}
-	checkReport(t, "audit of -w", &ar)
+	checkReport(t, "audit of -w", &ar, false)
 	if ar.Capture.Packets != r.Capture.Packets {
 		t.Errorf("audit of -w read %d packets, the watch %d", ar.Capture.Packets, r.Capture.Packets)
 	}
@@ -462,8 +475,10 @@ func readReport(t *testing.T, path string) *classify.Report {
 	return &r
 }
 
-// checkReport asserts each feature's verdict and each flow's outcome.
-func checkReport(t *testing.T, who string, r *classify.Report) {
+// checkReport asserts each feature's verdict and each flow's outcome; with
+// kernelDrops (the eBPF engine), the flows the gateway's own nftables rules
+// failed are kernel_drop.
+func checkReport(t *testing.T, who string, r *classify.Report, kernelDrops bool) {
 	t.Helper()
 	if r.Schema != classify.Schema || r.Capture.Packets == 0 || r.Capture.KernelDrops != 0 {
 		t.Errorf("%s: schema %q, %d packets, %d kernel drops", who, r.Schema, r.Capture.Packets, r.Capture.KernelDrops)
@@ -496,6 +511,12 @@ func checkReport(t *testing.T, who string, r *classify.Report) {
 		"tcp " + e2ePeerIP + ":1503":                                {classify.Refused, "", "port", "RST"},
 		// A shared port without a Messenger name: listed with --all-flows only.
 		"tcp " + e2ePeerIP + ":3389": {classify.ICMPUnreachable, "", "", "code 13"},
+	}
+	for key, w := range flows {
+		if kernelDrops && w.outcome != classify.OK {
+			w.outcome, w.detail = classify.KernelDrop, "dropped by this host's kernel: NETFILTER_DROP (netfilter rules)"
+			flows[key] = w
+		}
 	}
 	seen := map[string]int{}
 	for _, f := range r.Flows {
@@ -540,7 +561,7 @@ func checkReport(t *testing.T, who string, r *classify.Report) {
 }
 
 // checkMetrics scrapes the watch's /metrics from inside its namespace.
-func checkMetrics(t *testing.T, ns, stderr string) {
+func checkMetrics(t *testing.T, ns, stderr string, kernelDrops bool) {
 	t.Helper()
 	const prefix = "msnaudit: metrics on "
 	i := strings.Index(stderr, prefix)
@@ -554,7 +575,7 @@ func checkMetrics(t *testing.T, ns, stderr string) {
 		t.Fatalf("scrape %s: %v", url, err)
 	}
 	for _, want := range []string{
-		`msnaudit_feature_attempts_total{feature="Whiteboard and application sharing",outcome="refused"} 1`,
+		`msnaudit_feature_attempts_total{feature="Whiteboard and application sharing",outcome="` + e2eRefused(kernelDrops) + `"} 1`,
 		`msnaudit_feature_verdict{feature="Whiteboard and application sharing",verdict="blocked"} 1`,
 		`msnaudit_lookups{outcome="dns_failed"} 1`,
 		`msnaudit_capture_kernel_drops_total{interface="gw0"} 0`,
@@ -571,7 +592,7 @@ func checkMetrics(t *testing.T, ns, stderr string) {
 
 // checkEvents asserts the NDJSON events printed while watching: each an
 // object with "@timestamp"; the quick failures among them.
-func checkEvents(t *testing.T, b []byte) {
+func checkEvents(t *testing.T, b []byte, kernelDrops bool) {
 	t.Helper()
 	got := map[string]bool{}
 	for _, line := range strings.Split(strings.TrimSpace(string(b)), "\n") {
@@ -597,7 +618,7 @@ func checkEvents(t *testing.T, b []byte) {
 	t.Logf("events while watching:\n%s", b)
 	for _, want := range []string{
 		"lookup dns_failed " + e2eNXDomain,
-		"flow refused " + e2ePeerIP + ":1503",
+		"flow " + e2eRefused(kernelDrops) + " " + e2ePeerIP + ":1503",
 	} {
 		if !got[want] {
 			t.Errorf("no event %q in:\n%s", want, b)

@@ -35,6 +35,8 @@ type watchOptions struct {
 	metrics    string
 	color      string
 	quiet      bool
+	engine     string // auto, afpacket or ebpf (watch_ebpf.go)
+	user       string // --user: run as this user once the capture is live (watch_privs_linux.go)
 	cfg        classify.Config
 }
 
@@ -54,7 +56,10 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchOptions, error) {
 Watches live traffic (AF_PACKET, needs CAP_NET_RAW) and grades it like audit. On a
 terminal the feature table is redrawn every --interval; otherwise one line (NDJSON with
 --format json) is printed per newly failed attempt. SIGINT, SIGTERM or --duration stop it
-and print the final report (--format, -o) with audit's exit status.
+and print the final report (--format, -o) with audit's exit status; so does a standard
+output that goes away (a pipe's reader exits), the report then going to -o or standard
+error. SIGHUP reads --rules again (see --rules). Once the capture is live the watch drops
+every capability (and with --user becomes that user) before reading a packet.
 
 Flags:
 `)
@@ -69,10 +74,14 @@ Flags:
 	fs.StringVar(&o.format, "format", "table", "final report `format`: table, json, markdown or csv (json also makes the events NDJSON)")
 	fs.StringVar(&o.output, "o", "", "write the final report to `FILE` instead of standard output")
 	fs.StringVar(&o.pcapng, "w", "", "write the packets read to `FILE` as pcapng (for a later msnaudit audit)")
-	fs.StringVar(&o.rules, "rules", "", "read the rule table from `FILE` instead of the built-in KB 960820 table")
+	fs.StringVar(&o.rules, "rules", "", "read the rule table from `FILE` instead of the built-in KB 960820 table; SIGHUP reads it again: "+
+		"the counts so far stay and flows judged from then on (new and still open) use the new table, which may add features and URL rows "+
+		"and change anything else but not drop one; a table that does not parse or drops one is refused (one line on standard error) and the old one stays")
+	fs.StringVar(&o.user, "user", "", "once the capture is live, switch to user `NAME` (its uid, gid and groups; as root); -o, -w and --rules must be reachable by it")
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (a bare port binds 127.0.0.1)")
 	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (on a terminal), always or never")
 	fs.BoolVar(&o.quiet, "quiet", false, "print no status lines or warnings on standard error")
+	fs.StringVar(&o.engine, "engine", engineAuto, "capture `engine`: afpacket, ebpf (count every packet in the kernel, name this host's own drops; Linux 6.6, CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) or auto (ebpf, else afpacket)")
 	fs.BoolVar(&o.cfg.AllFlows, "all-flows", false, "list every flow, not only Messenger and possible ones")
 	fs.IntVar(&o.cfg.MaxFlows, "max-flows", o.cfg.MaxFlows, "flows tracked at once; past it the least recently seen is finished early (counted as evicted)")
 	fs.DurationVar(&o.cfg.IdleTimeout, "idle-timeout", o.cfg.IdleTimeout, "finish a flow idle this long")
@@ -94,6 +103,8 @@ Flags:
 		return nil, usageError{fmt.Sprintf("--format %q is not table, json, markdown or csv", o.format)}
 	case !oneOf(o.color, "auto", "always", "never"):
 		return nil, usageError{fmt.Sprintf("--color %q is not auto, always or never", o.color)}
+	case !oneOf(o.engine, engineAuto, engineAFPacket, engineEBPF):
+		return nil, usageError{fmt.Sprintf("--engine %q is not auto, afpacket or ebpf", o.engine)}
 	case o.bufferMB <= 0 || o.workers <= 0:
 		return nil, usageError{"--buffer and --workers must be positive"}
 	case o.interval <= 0 || o.duration < 0:
@@ -134,6 +145,9 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			fmt.Fprintf(stderr, "msnaudit: "+format+"\n", a...)
 		}
 	}
+	// SIGHUP, a standard output that goes away, the final report (watch_reload.go).
+	ctx, guard := startWatchGuard(ctx, o, rs, stdout, stderr, warn)
+	defer guard.stop()
 
 	mctx, stopMetrics := context.WithCancel(context.Background())
 	defer stopMetrics()
@@ -149,7 +163,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		warn("metrics on http://%s/metrics", bound)
 	}
 
-	src, err := capture.Live(o.ifaces, lopts)
+	src, err := openLiveEngine(o, rs, lopts, what, warn)
 	if err != nil {
 		return err
 	}
@@ -161,12 +175,18 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 		defer out.abort()
 	}
-	warn("watching %s (%s; %d %s per interface, %d MiB ring)", strings.Join(o.ifaces, ", "), what,
-		o.workers, plural(o.workers, "worker", "workers"), o.bufferMB)
+	// The capture is live: no privilege is needed from here on (watch_privs_linux.go).
+	if err := dropPrivileges(o.user); err != nil {
+		return err
+	}
+	if err := checkOutputsWritable(o.user, map[string]string{"-o": o.output, "-w": o.pcapng}); err != nil {
+		return err
+	}
+	warn("watching %s (%s)", strings.Join(o.ifaces, ", "), src.about())
 
 	a := classify.NewAuditor(o.cfg)
 	color := o.color == "always" || o.color == "auto" && isTerminal(stdout)
-	view := &watchView{w: stdout, tty: isTerminal(stdout), json: o.format == "json", color: color, seen: map[string]bool{}, ifaces: o.ifaces}
+	view := &watchView{w: guard.out, tty: isTerminal(stdout), json: o.format == "json", color: color, seen: map[string]bool{}, ifaces: o.ifaces}
 	health := func() []liveHealth {
 		st, _ := src.Stats()
 		h := make([]liveHealth, len(st))
@@ -187,7 +207,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	checkAt := int64(0) // packet time of the next clock check
 	stopping, stopAt := false, time.Time{}
 	for {
-		err := src.Next(&p)
+		err := src.next(a, &p)
 		if err == nil {
 			a.Packet(&p)
 			out.write(&p, warn)
@@ -220,8 +240,13 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 			default:
 			}
 		}
+		guard.poll(a, m, src) // a SIGHUP reads --rules again
 		if !now.Before(next) {
 			next = now.Add(o.interval)
+			if err := src.tick(a, now); err != nil {
+				srcErr = err
+				break
+			}
 			a.Advance(now.UnixNano())
 			snap := a.Snapshot(o.ifaces)
 			if m != nil {
@@ -233,21 +258,17 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		}
 	}
 
+	if err := src.tick(a, time.Now()); err != nil && srcErr == nil {
+		srcErr = err // the eBPF engine's last counters: none lost on stop
+	}
 	src.Close() // the kernel's final counters
 	a.Advance(time.Now().UnixNano())
-	var drops uint64
 	hs := health()
-	for _, h := range hs {
-		drops += h.KernelDrops
-	}
 	if srcErr != nil {
 		warn("%v; the report covers the packets read until then", srcErr)
 	}
 	r := a.Report(o.ifaces, srcErr != nil)
-	r.Capture.KernelDrops = drops
-	if drops > 0 {
-		warn("the kernel dropped %d packets (capture ring full: try a larger --buffer); verdicts may be affected", drops)
-	}
+	src.summarize(&r.Capture, hs, warn) // kernel drops, the eBPF engine's health
 	if m != nil {
 		m.observe(r, hs, a.Stats().Open, a.Stats().Evicted)
 	}
@@ -255,7 +276,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if out != nil {
 		outErr = out.finish()
 	}
-	if err := writeWatchReport(o, r, stdout, color); err != nil {
+	if err := guard.writeReport(r, color); err != nil { // to standard error if it cannot go where it should
 		return err
 	}
 	if outErr != nil {
