@@ -216,13 +216,17 @@ func TestLiveBench(t *testing.T) {
 	dir := t.TempDir()
 	var rows []benchRow
 	for _, rate := range rates {
-		for _, engine := range []string{"none", engineAFPacket, engineEBPF} {
+		for _, engine := range []string{"none", engineAFPacket, engineEBPF, "tcpdump"} {
 			row := benchRow{engine: engine, rate: rate}
 			report := filepath.Join(dir, engine+".json")
 			var w *watchProc
 			var cpu0 time.Duration
 			var prog0 map[string]time.Duration
-			if engine != "none" {
+			var td *tcpdumpProc
+			if engine == "tcpdump" {
+				td = startTcpdump(t, nsA, "a0", bufferMB)
+				cpu0 = procCPU(td.cmd.Process.Pid)
+			} else if engine != "none" {
 				w = startWatch(t, nsA, bin, "--engine", engine, "-i", "a0", "--interval", "1s", "--all-flows",
 					"--buffer", strconv.Itoa(bufferMB), "--format", "json", "-o", report)
 				cpu0, prog0 = procCPU(w.cmd.Process.Pid), progCPU(t, w.cmd.Process.Pid)
@@ -269,6 +273,10 @@ func TestLiveBench(t *testing.T) {
 				if r.Capture.KernelFlowsEvicted > 0 {
 					row.notes = fmt.Sprintf("%d kernel flows evicted", r.Capture.KernelFlowsEvicted)
 				}
+			}
+			if td != nil {
+				row.watchCPU = procCPU(td.cmd.Process.Pid) - cpu0
+				row.counted, row.lost = td.stop(t)
 			}
 			rows = append(rows, row)
 			t.Logf("%-8s rate %8.0f: sent %9d (%8.0f/s, %d send errors) counted %9d lost %8d events lost %d; CPU: watch %v, tc %v, kfree_skb %v, machine %v %s",
@@ -317,7 +325,7 @@ func benchTable(rows []benchRow) string {
 		fmt.Fprintf(&b, "| %s | %s | %.0f | %d | %s | %s | %s | %s | %s | %.0f | %s |\n", r.engine, target, sendRate, r.blast.Sent,
 			counted, lost, watch, tc, drop, machine, over)
 	}
-	for _, e := range []string{engineAFPacket, engineEBPF} {
+	for _, e := range []string{engineAFPacket, engineEBPF, "tcpdump"} {
 		if s := firstLoss[e]; s != "" {
 			fmt.Fprintf(&b, "\n%s first lost packets at %s", e, s)
 		} else {
@@ -400,4 +408,52 @@ func progCPU(t *testing.T, pid int) map[string]time.Duration {
 		out[info.Name] += st.Runtime
 	}
 	return out
+}
+
+// tcpdumpProc is `tcpdump -i IFACE -w /dev/null`, the comparison the issue
+// asks for, run with the same ring size as the watch.
+type tcpdumpProc struct {
+	cmd    *exec.Cmd
+	stderr *lineLog
+	done   chan error
+}
+
+func startTcpdump(t *testing.T, ns, iface string, bufferMB int) *tcpdumpProc {
+	t.Helper()
+	if _, err := exec.LookPath("tcpdump"); err != nil {
+		t.Fatalf("tcpdump is not installed (apt-get install tcpdump): %v", err)
+	}
+	p := &tcpdumpProc{cmd: exec.Command("ip", "netns", "exec", ns, "tcpdump", "-i", iface, "-n", "-Z", "root",
+		"-B", strconv.Itoa(bufferMB*1024), "-w", "/dev/null"), done: make(chan error, 1)}
+	stderr, err := p.cmd.StderrPipe()
+	if err != nil {
+		t.Fatal(err)
+	}
+	if err := p.cmd.Start(); err != nil {
+		t.Fatal(err)
+	}
+	p.stderr = readLines(stderr)
+	go func() { <-p.stderr.ended(); p.done <- p.cmd.Wait() }()
+	t.Cleanup(func() { p.cmd.Process.Kill(); err := <-p.done; p.done <- err })
+	p.stderr.wait(t, "tcpdump", "listening on")
+	return p
+}
+
+// stop interrupts tcpdump and reads its closing counts.
+func (p *tcpdumpProc) stop(t *testing.T) (captured, dropped uint64) {
+	t.Helper()
+	p.cmd.Process.Signal(os.Interrupt)
+	err := <-p.done
+	p.done <- err
+	out := p.stderr.String()
+	for _, line := range strings.Split(out, "\n") {
+		var n uint64
+		if _, err := fmt.Sscanf(line, "%d packets captured", &n); err == nil {
+			captured = n
+		}
+		if _, err := fmt.Sscanf(line, "%d packets dropped by kernel", &n); err == nil {
+			dropped = n
+		}
+	}
+	return captured, dropped
 }
