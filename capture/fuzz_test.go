@@ -4,6 +4,8 @@ import (
 	"bytes"
 	"errors"
 	"io"
+	"os"
+	"path/filepath"
 	"strings"
 	"testing"
 )
@@ -36,6 +38,15 @@ func FuzzReader(f *testing.F) {
 		}(),
 		newPcapFile(false, false, 0xffffffff, 1).add(0, 0, nil, 0).buf[:24+8],
 		append(newPcapFile(false, false, 0xffffffff, 1).buf, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 4, 0, 0, 0, 4),
+	}
+	// The project's test captures, good and hostile, as seeds too.
+	for _, pattern := range []string{"../testdata/*.pcap*", "../testdata/bad/*", "../testdata/hostile/*.pcap*"} {
+		files, _ := filepath.Glob(pattern)
+		for _, file := range files {
+			if b, err := os.ReadFile(file); err == nil && !strings.HasSuffix(file, ".json") && len(b) < 64<<10 {
+				seeds = append(seeds, b)
+			}
+		}
 	}
 	for _, s := range seeds {
 		f.Add(s)

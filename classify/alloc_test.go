@@ -1,8 +1,10 @@
 package classify
 
 import (
+	"bytes"
 	"crypto/tls"
 	"net"
+	"path/filepath"
 	"testing"
 
 	"github.com/gopacket/gopacket"
@@ -100,7 +102,24 @@ func BenchmarkDecode(b *testing.B) {
 // auditor and renders the report: nothing may panic.
 func FuzzAudit(f *testing.F) {
 	for _, p := range steadyPackets(f) {
-		f.Add(uint8(capture.LinkEthernet), p[:len(p)/2], p)
+		f.Add(uint8(0) /* Ethernet, below */, p[:len(p)/2], p)
+	}
+	// Consecutive packets of the project's test captures as seeds too.
+	files, _ := filepath.Glob("../testdata/*.pcap*")
+	for _, file := range files {
+		src, err := capture.Open(file)
+		if err != nil {
+			continue
+		}
+		var p capture.Packet
+		var prev []byte
+		for i := 0; i < 40 && src.Next(&p) == nil; i++ {
+			if p.Link == capture.LinkEthernet && prev != nil {
+				f.Add(uint8(0) /* Ethernet, below */, prev, bytes.Clone(p.Data))
+			}
+			prev = bytes.Clone(p.Data)
+		}
+		src.Close()
 	}
 	f.Fuzz(func(t *testing.T, link uint8, p1, p2 []byte) {
 		a := NewAuditor(DefaultConfig())
