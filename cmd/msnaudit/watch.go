@@ -53,7 +53,8 @@ func parseWatchFlags(args []string, stderr io.Writer) (*watchOptions, error) {
 	fs.Usage = func() {
 		fmt.Fprint(stderr, `Usage: msnaudit watch -i IFACE [-i IFACE...] [flags]
 
-Watches live traffic (AF_PACKET, needs CAP_NET_RAW) and grades it like audit. On a
+Watches live traffic (--engine: eBPF where it loads, else AF_PACKET with CAP_NET_RAW) and
+grades it like audit. On a
 terminal the feature table is redrawn every --interval; otherwise one line (NDJSON with
 --format json) is printed per newly failed attempt. SIGINT, SIGTERM or --duration stop it
 and print the final report (--format, -o) with audit's exit status; so does a standard
