@@ -247,10 +247,16 @@ func TestWatchAny(t *testing.T) {
 // the report of what was seen.
 func TestWatchInterfaceDown(t *testing.T) {
 	requireE2E(t)
+	watchInterfaceDown(t, "afpacket")
+}
+
+// watchInterfaceDown runs the interface-down case with an engine.
+func watchInterfaceDown(t *testing.T, engine string) {
+	t.Helper()
 	bin := buildBinary(t)
 	nsA, nsB := vethPair(t)
 	report := filepath.Join(t.TempDir(), "r.json")
-	w := startWatch(t, nsB, bin, "--engine", "afpacket", "-i", "b0", "--interval", "100ms", "--format", "json", "-o", report)
+	w := startWatch(t, nsB, bin, "--engine", engine, "-i", "b0", "--interval", "100ms", "--format", "json", "-o", report)
 	udpTo(t, nsA, "10.201.0.2:7001", 2, 20)
 	w.stdout.wait(t, "watch", `"outcome":"icmp_unreachable"`) // the watch has seen it
 	runCmd(t, "", "ip", "-n", nsB, "link", "set", "b0", "down")

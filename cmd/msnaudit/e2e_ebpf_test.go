@@ -247,23 +247,7 @@ func TestWatchEBPFInterfaces(t *testing.T) {
 // the report of what was seen, as with AF_PACKET.
 func TestWatchEBPFInterfaceDown(t *testing.T) {
 	requireEBPF(t)
-	bin := buildBinary(t)
-	nsA, nsB := vethPair(t)
-	report := filepath.Join(t.TempDir(), "r.json")
-	w := startWatch(t, nsB, bin, "--engine", "ebpf", "-i", "b0", "--interval", "100ms", "--format", "json", "-o", report)
-	udpTo(t, nsA, "10.201.0.2:7001", 2, 20)
-	w.stdout.wait(t, "watch", `"outcome":"icmp_unreachable"`)
-	runCmd(t, "", "ip", "-n", nsB, "link", "set", "b0", "down")
-	if code := w.stop(t, false); code != exitBlocked {
-		t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitBlocked, w.stderr)
-	}
-	if !strings.Contains(w.stderr.String(), "msnaudit: interface b0: is down or went away; the report covers the packets read until then") {
-		t.Errorf("stderr:\n%s", w.stderr)
-	}
-	r := readReport(t, report)
-	if o, ok := flowOutcome(r, "udp", "10.201.0.2:7001"); !ok || o != classify.ICMPUnreachable || !r.Capture.Truncated {
-		t.Errorf("report: udp 7001 %v (listed %v), truncated %v", o, ok, r.Capture.Truncated)
-	}
+	watchInterfaceDown(t, "ebpf")
 }
 
 // Unprivileged: --engine is checked with the other flags, and an
