@@ -44,11 +44,7 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 	fs.BoolVar(&o.quiet, "quiet", false, "print no warnings or progress on standard error")
 	fs.BoolVar(&o.parallel, "parallel", true, "read (and decompress) the capture on one core while auditing on another")
 	fs.Int64Var(&o.memLimit, "memory-limit", 80<<20, "soft memory limit in bytes for the Go runtime (ignored when GOMEMLIMIT is set); raise it with --max-flows")
-	fs.IntVar(&o.cfg.MaxFlows, "max-flows", o.cfg.MaxFlows, "flows tracked at once; past it the least recently seen is finished early (counted as evicted)")
-	fs.DurationVar(&o.cfg.IdleTimeout, "idle-timeout", o.cfg.IdleTimeout, "finish a flow idle this long")
-	fs.DurationVar(&o.cfg.Grace, "grace", o.cfg.Grace, "a SYN or request this close to the capture's end is incomplete, not dropped")
-	fs.IntVar(&o.cfg.MaxListed, "max-listed", o.cfg.MaxListed, "list at most this many flows in the report, failed Messenger flows first (the rest are counted)")
-	fs.IntVar(&o.cfg.MaxReassembly, "max-reassembly", o.cfg.MaxReassembly, "bytes held at most, across all flows, to reassemble split ClientHellos and HTTP heads")
+	addAuditorFlags(fs, &o.cfg)
 	// Flags may come before or after the files.
 	for {
 		if err := fs.Parse(args); err != nil {
@@ -87,6 +83,16 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 	}
 	o.cfg.AllFlows = o.allFlows
 	return o, nil
+}
+
+// addAuditorFlags registers the auditor's limits and clocks, shared by
+// audit and watch.
+func addAuditorFlags(fs *flag.FlagSet, cfg *classify.Config) {
+	fs.IntVar(&cfg.MaxFlows, "max-flows", cfg.MaxFlows, "flows tracked at once; past it the least recently seen is finished early (counted as evicted)")
+	fs.DurationVar(&cfg.IdleTimeout, "idle-timeout", cfg.IdleTimeout, "finish a flow idle this long")
+	fs.DurationVar(&cfg.Grace, "grace", cfg.Grace, "a SYN or request this close to the end is incomplete, not dropped")
+	fs.IntVar(&cfg.MaxListed, "max-listed", cfg.MaxListed, "list at most this many flows in the report, failed Messenger flows first (the rest are counted)")
+	fs.IntVar(&cfg.MaxReassembly, "max-reassembly", cfg.MaxReassembly, "bytes held at most, across all flows, to reassemble split ClientHellos and HTTP heads")
 }
 
 // setMemoryLimit makes the garbage collector keep the heap near limit

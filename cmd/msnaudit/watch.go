@@ -84,11 +84,7 @@ Flags:
 	fs.BoolVar(&o.quiet, "quiet", false, "print no status lines or warnings on standard error")
 	fs.StringVar(&o.engine, "engine", engineAuto, "capture `engine`: afpacket, ebpf (count every packet in the kernel, name this host's own drops; Linux 6.6, CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) or auto (ebpf, else afpacket)")
 	fs.BoolVar(&o.cfg.AllFlows, "all-flows", false, "list every flow, not only Messenger and possible ones")
-	fs.IntVar(&o.cfg.MaxFlows, "max-flows", o.cfg.MaxFlows, "flows tracked at once; past it the least recently seen is finished early (counted as evicted)")
-	fs.DurationVar(&o.cfg.IdleTimeout, "idle-timeout", o.cfg.IdleTimeout, "finish a flow idle this long")
-	fs.DurationVar(&o.cfg.Grace, "grace", o.cfg.Grace, "a SYN or request this close to the end is incomplete, not dropped")
-	fs.IntVar(&o.cfg.MaxListed, "max-listed", o.cfg.MaxListed, "list at most this many flows in the report (the rest are counted)")
-	fs.IntVar(&o.cfg.MaxReassembly, "max-reassembly", o.cfg.MaxReassembly, "bytes held at most, across all flows, to reassemble split ClientHellos and HTTP heads")
+	addAuditorFlags(fs, &o.cfg)
 	if err := fs.Parse(args); err != nil {
 		if errors.Is(err, flag.ErrHelp) {
 			return nil, exitError{exitOK}
