@@ -106,11 +106,11 @@ func TestHostileSNINeverReachesTheTerminalRaw(t *testing.T) {
 }
 
 func TestJSONEscapesC1AndBidi(t *testing.T) {
-	in := []byte(`{"host": "a` + "\u009b31m\u202eb" + `ü"}`)
-	got := string(escapeJSONRunes(in))
-	want := `{"host": "a\u009b31m\u202eb` + "ü" + `"}`
+	in := []byte(`{"host":"a` + "\u009b31m\u202eb" + `ü"}`)
+	got := string(indentJSON(nil, in))
+	want := "{\n  \"host\": \"a\\u009b31m\\u202eb" + "ü" + "\"\n}"
 	if got != want {
-		t.Errorf("escapeJSONRunes = %q, want %q", got, want)
+		t.Errorf("indentJSON = %q, want %q", got, want)
 	}
 	var v map[string]string
 	if err := json.Unmarshal([]byte(got), &v); err != nil || v["host"] != "a\u009b31m\u202ebü" {

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"bytes"
 	"encoding/csv"
 	"encoding/json"
 	"fmt"
@@ -21,11 +20,11 @@ import (
 func render(w io.Writer, r *classify.Report, format string, color bool) error {
 	switch format {
 	case "json":
-		b, err := json.MarshalIndent(r, "", "  ")
+		b, err := json.Marshal(r)
 		if err != nil {
 			return err
 		}
-		_, err = w.Write(append(escapeJSONRunes(b), '\n'))
+		_, err = w.Write(append(indentJSON(make([]byte, 0, len(b)*2), b), '\n'))
 		return err
 	case "markdown":
 		return renderMarkdown(w, r)
@@ -65,26 +64,6 @@ func clean(s string) string {
 		i += n
 	}
 	return b.String()
-}
-
-// escapeJSONRunes writes, as \uXXXX escapes, the characters encoding/json
-// leaves raw that a terminal may act on: C1 controls and bidirectional
-// overrides. They can only stand inside strings, where the escape is valid.
-func escapeJSONRunes(b []byte) []byte {
-	if !bytes.ContainsFunc(b, func(c rune) bool { return c >= 0x80 && unsafeRune(c) }) {
-		return b
-	}
-	out := make([]byte, 0, len(b)+64)
-	for len(b) > 0 {
-		c, n := utf8.DecodeRune(b)
-		if c >= 0x80 && unsafeRune(c) && !(c == utf8.RuneError && n == 1) {
-			out = fmt.Appendf(out, `\u%04x`, c)
-		} else {
-			out = append(out, b[:n]...)
-		}
-		b = b[n:]
-	}
-	return out
 }
 
 func unsafeRune(c rune) bool {
