@@ -34,6 +34,10 @@ type Options struct {
 	// PayloadBudget is the payload bytes per flow direction sent to user
 	// space at most (until the flow is marked named); 0 means 4096.
 	PayloadBudget uint32
+	// AttachMode says how the tc program is attached: AttachTCX (Linux
+	// 6.6), AttachTC (a clsact qdisc's direct-action filters, for older
+	// kernels) or AttachAuto ("" too): TCX where the kernel has it, else tc.
+	AttachMode string
 }
 
 // DefaultPayloadBudget is Options.PayloadBudget's default.
@@ -49,6 +53,8 @@ type Engine struct {
 	reasons map[uint32]string // drop reason -> name, from the kernel's BTF
 	deleted uint64            // flows DeleteFlow removed
 	clock   int64             // CLOCK_REALTIME - CLOCK_MONOTONIC, ns
+	mode    string            // AttachTCX or AttachTC once attached; what Options asked before
+	tc      tcAttachment      // the tc filters and qdiscs added (tc_linux.go)
 	// DropsUnavailable says why kernel drops are not reported ("" when they are).
 	DropsUnavailable string
 }
@@ -61,6 +67,14 @@ type Engine struct {
 func Load(rs *classify.Rules, opts Options) (*Engine, error) {
 	if rs == nil {
 		rs = classify.Default()
+	}
+	mode := opts.AttachMode
+	switch mode {
+	case "":
+		mode = AttachAuto
+	case AttachAuto, AttachTCX, AttachTC:
+	default:
+		return nil, fmt.Errorf("attach mode %q is not auto, tcx or tc", mode)
 	}
 	kernel, err := btf.LoadKernelSpec()
 	if err != nil {
@@ -98,7 +112,7 @@ func Load(rs *classify.Rules, opts Options) (*Engine, error) {
 	}
 	spec.Maps[msnauditMapPortClass].Contents = portClasses(rs)
 
-	e := &Engine{reasons: reasons}
+	e := &Engine{reasons: reasons, mode: mode}
 	copts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernel}}
 	err = spec.LoadAndAssign(&e.objs, copts)
 	if err != nil && !errors.Is(err, os.ErrPermission) {
@@ -161,7 +175,9 @@ func loadError(err error) error {
 	return err
 }
 
-// attach attaches the tc program to an interface, ingress and egress.
+// attach attaches the tc program to an interface, ingress and egress: with
+// TCX links, or as tc clsact filters (AttachTC, or AttachAuto on a kernel
+// without TCX; the first interface decides for the others).
 func (e *Engine) attach(name string) error {
 	ifc, err := net.InterfaceByName(name)
 	if err != nil {
@@ -171,10 +187,17 @@ func (e *Engine) attach(name string) error {
 	if !hasLinkHeader(name) {
 		prog = e.objs.TcL3
 	}
+	if e.mode == AttachTC {
+		return e.attachTC(name, ifc.Index, prog)
+	}
 	for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
 		l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: at})
 		if err != nil {
 			if errors.Is(err, ebpf.ErrNotSupported) {
+				if e.mode == AttachAuto {
+					e.mode = AttachTC
+					return e.attachTC(name, ifc.Index, prog)
+				}
 				return &UnavailableError{Missing: "TCX (Linux 6.6 or newer)", Err: err}
 			}
 			if errors.Is(err, os.ErrPermission) {
@@ -184,7 +207,17 @@ func (e *Engine) attach(name string) error {
 		}
 		e.links = append(e.links, l)
 	}
+	e.mode = AttachTCX
 	return nil
+}
+
+// AttachMode says how the programs are attached: AttachTCX or AttachTC
+// (with AttachAuto, "" until an interface is).
+func (e *Engine) AttachMode() string {
+	if e.mode == AttachAuto {
+		return ""
+	}
+	return e.mode
 }
 
 // hasLinkHeader reports whether packets of an interface start with an
@@ -257,6 +290,7 @@ func (e *Engine) Close() error {
 		errs = append(errs, l.Close())
 	}
 	e.links = nil
+	errs = append(errs, e.detachTC())
 	errs = append(errs, e.objs.Close())
 	return errors.Join(errs...)
 }

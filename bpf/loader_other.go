@@ -13,6 +13,7 @@ type Options struct {
 	Interfaces    []string
 	Drops         bool
 	PayloadBudget uint32
+	AttachMode    string
 }
 
 // Engine is the eBPF engine; only Linux has one.

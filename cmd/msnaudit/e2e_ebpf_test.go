@@ -16,9 +16,12 @@ import (
 	"os"
 	"os/exec"
 	"path/filepath"
+	"strconv"
 	"strings"
 	"syscall"
 	"testing"
+
+	"golang.org/x/sys/unix"
 
 	"github.com/msnaudit/msnaudit/bpf"
 	"github.com/msnaudit/msnaudit/classify"
@@ -64,8 +67,17 @@ func TestWatchEndToEndEBPF(t *testing.T) {
 // drops its own connection to TCP 1863, its input chain a peer's connection
 // to its TCP 1503. The first SYN never reaches a capture point (tc egress
 // comes after the output hook); the eBPF engine names both drops.
+//
+// Run with each attach mode: TCX links, and the clsact filters of kernels
+// without TCX, which the watch's helper removes when it ends.
 func TestWatchEBPFHostDrops(t *testing.T) {
 	requireEBPF(t)
+	for _, mode := range []string{attachTCX, attachTC} {
+		t.Run(mode, func(t *testing.T) { watchEBPFHostDrops(t, mode) })
+	}
+}
+
+func watchEBPFHostDrops(t *testing.T, mode string) {
 	bin := buildBinary(t)
 	nsA, nsB := vethPair(t) // the auditing host 10.201.0.1, its peer 10.201.0.2
 	runCmd(t, `table inet msnaudit {
@@ -80,10 +92,15 @@ func TestWatchEBPFHostDrops(t *testing.T) {
 }
 `, "ip", "netns", "exec", nsA, "nft", "-f", "-")
 	report := filepath.Join(t.TempDir(), "r.json")
-	w := startWatch(t, nsA, bin, "--engine", "ebpf", "-i", "a0", "--interval", "100ms", "--grace", "200ms",
+	w := startWatch(t, nsA, bin, "--engine", "ebpf", "--ebpf-attach", mode, "-i", "a0", "--interval", "100ms", "--grace", "200ms",
 		"--format", "json", "-o", report)
-	if !strings.Contains(w.stderr.String(), "this host's own drops named from its BTF") {
-		t.Fatalf("watch does not report its host's drops:\n%s", w.stderr)
+	how := map[string]string{attachTCX: "TCX", attachTC: "tc clsact"}[mode]
+	if !strings.Contains(w.stderr.String(), "this host's own drops named from its BTF") ||
+		!strings.Contains(w.stderr.String(), "(eBPF "+how+" ingress and egress:") {
+		t.Fatalf("watch does not say it attached with %s and reports its host's drops:\n%s", how, w.stderr)
+	}
+	if mode == attachTC && !strings.Contains(tcShow(t, nsA, "a0"), "msnaudit") {
+		t.Fatalf("no msnaudit filter on a0: %s", tcShow(t, nsA, "a0"))
 	}
 
 	// Both dials time out (5s); the watch stops once it has printed both
@@ -141,6 +158,23 @@ func TestWatchEBPFHostDrops(t *testing.T) {
 	for _, d := range dials {
 		d.Process.Kill()
 	}
+	if out := tcShow(t, nsA, "a0"); strings.Contains(out, "clsact") || strings.Contains(out, "filter") {
+		t.Errorf("the watch left tc state on a0:\n%s", out)
+	}
+}
+
+// tcShow lists an interface's qdiscs and its ingress and egress filters.
+func tcShow(t *testing.T, ns, iface string) string {
+	t.Helper()
+	var out []byte
+	for _, args := range [][]string{{"qdisc", "show", "dev", iface}, {"filter", "show", "dev", iface, "ingress"}, {"filter", "show", "dev", iface, "egress"}} {
+		b, err := exec.Command("ip", append([]string{"netns", "exec", ns, "tc"}, args...)...).CombinedOutput()
+		if err != nil && !bytes.Contains(b, []byte("Invalid argument")) { // no clsact qdisc: no hook to list
+			t.Fatalf("tc %s: %v\n%s", strings.Join(args, " "), err, b)
+		}
+		out = append(out, b...)
+	}
+	return string(out)
 }
 
 // Without the capabilities eBPF needs (root, minus CAP_BPF, CAP_PERFMON,
@@ -257,6 +291,10 @@ func TestWatchEngineFlag(t *testing.T) {
 	if code != exitUsage || !strings.Contains(errOut, `--engine "xdp" is not auto, afpacket or ebpf`) {
 		t.Errorf("--engine xdp: exit %d, stderr %q", code, errOut)
 	}
+	code, _, errOut = runCLI(t, "", "watch", "-i", "lo", "--ebpf-attach", "xdp")
+	if code != exitUsage || !strings.Contains(errOut, `--ebpf-attach "xdp" is not auto, tcx or tc`) {
+		t.Errorf("--ebpf-attach xdp: exit %d, stderr %q", code, errOut)
+	}
 	err := unavailable(&bpf.UnavailableError{Missing: "TCX (Linux 6.6 or newer)",
 		Err: fmt.Errorf("attach tcx to eth0: %w", fmt.Errorf("link: %w", syscall.EINVAL))})
 	if want := "ebpf engine unavailable: needs TCX (Linux 6.6 or newer): invalid argument"; err.Error() != want || !errors.Is(err, bpf.ErrUnavailable) {
@@ -265,4 +303,56 @@ func TestWatchEngineFlag(t *testing.T) {
 	if other := errors.New("other"); unavailable(other) != other {
 		t.Error("unavailable changed an error that is not an UnavailableError")
 	}
+}
+
+// A watch attached through tc clsact that is killed (SIGKILL: no Close)
+// leaves no filter behind: its helper removes them once the watch is gone.
+func TestWatchEBPFTCKilled(t *testing.T) {
+	requireEBPF(t)
+	bin := buildBinary(t)
+	nsA, _ := vethPair(t)
+	w := startWatch(t, nsA, bin, "--engine", "ebpf", "--ebpf-attach", "tc", "-i", "a0", "-o", filepath.Join(t.TempDir(), "r.txt"))
+	if !strings.Contains(tcShow(t, nsA, "a0"), "msnaudit") {
+		t.Fatalf("no msnaudit filter on a0: %s", tcShow(t, nsA, "a0"))
+	}
+	helper := childOf(t, w.cmd.Process.Pid)
+	pidfd, err := unix.PidfdOpen(helper, 0)
+	if err != nil {
+		t.Fatal(err)
+	}
+	defer unix.Close(pidfd)
+	if err := w.cmd.Process.Kill(); err != nil {
+		t.Fatal(err)
+	}
+	// The helper's pidfd is readable once it has exited.
+	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
+	if n, err := unix.Poll(fds, 10_000); err != nil || n != 1 {
+		t.Fatalf("the tc cleanup helper (pid %d) did not exit within 10s after the watch was killed: %d, %v", helper, n, err)
+	}
+	if out := tcShow(t, nsA, "a0"); strings.Contains(out, "clsact") || strings.Contains(out, "filter") {
+		t.Errorf("the killed watch left tc state on a0:\n%s", out)
+	}
+}
+
+// childOf returns the one child process of pid.
+func childOf(t *testing.T, pid int) int {
+	t.Helper()
+	stats, _ := filepath.Glob("/proc/[0-9]*/stat")
+	var kids []int
+	for _, p := range stats {
+		b, err := os.ReadFile(p)
+		if err != nil {
+			continue // gone meanwhile
+		}
+		// pid (comm) state ppid ...: comm may hold spaces and parentheses.
+		f := strings.Fields(string(b[bytes.LastIndexByte(b, ')')+1:]))
+		if len(f) > 1 && f[1] == strconv.Itoa(pid) {
+			kid, _ := strconv.Atoi(filepath.Base(filepath.Dir(p)))
+			kids = append(kids, kid)
+		}
+	}
+	if len(kids) != 1 {
+		t.Fatalf("process %d has children %v, want one (the tc cleanup helper)", pid, kids)
+	}
+	return kids[0]
 }

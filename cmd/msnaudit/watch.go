@@ -36,6 +36,7 @@ type watchOptions struct {
 	color      string
 	quiet      bool
 	engine     string // auto, afpacket or ebpf (watch_ebpf.go)
+	ebpfAttach string // --ebpf-attach: auto, tcx or tc
 	user       string // --user: run as this user once the capture is live (watch_privs_linux.go)
 	cfg        classify.Config
 }
@@ -82,7 +83,9 @@ Flags:
 	fs.StringVar(&o.metrics, "metrics", "", "serve Prometheus metrics on `ADDR` (a bare port binds 127.0.0.1)")
 	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (on a terminal), always or never")
 	fs.BoolVar(&o.quiet, "quiet", false, "print no status lines or warnings on standard error")
-	fs.StringVar(&o.engine, "engine", engineAuto, "capture `engine`: afpacket, ebpf (count every packet in the kernel, name this host's own drops; Linux 6.6, CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) or auto (ebpf, else afpacket)")
+	fs.StringVar(&o.engine, "engine", engineAuto, "capture `engine`: afpacket, ebpf (count every packet in the kernel, name this host's own drops; kernel BTF, CAP_BPF, CAP_PERFMON, CAP_NET_ADMIN) or auto (ebpf, else afpacket)")
+	fs.StringVar(&o.ebpfAttach, "ebpf-attach", attachAuto, "`mode` the ebpf engine attaches to the interfaces with: tcx (TCX links, Linux 6.6), tc (bpf filters on a clsact qdisc, "+
+		"for older kernels; a helper process keeps CAP_NET_ADMIN to remove them when the watch ends, even if it is killed) or auto (tcx, else tc)")
 	fs.BoolVar(&o.cfg.AllFlows, "all-flows", false, "list every flow, not only Messenger and possible ones")
 	addAuditorFlags(fs, &o.cfg)
 	if err := fs.Parse(args); err != nil {
@@ -102,6 +105,8 @@ Flags:
 		return nil, usageError{fmt.Sprintf("--color %q is not auto, always or never", o.color)}
 	case !oneOf(o.engine, engineAuto, engineAFPacket, engineEBPF):
 		return nil, usageError{fmt.Sprintf("--engine %q is not auto, afpacket or ebpf", o.engine)}
+	case !oneOf(o.ebpfAttach, attachAuto, attachTCX, attachTC):
+		return nil, usageError{fmt.Sprintf("--ebpf-attach %q is not auto, tcx or tc", o.ebpfAttach)}
 	case o.bufferMB <= 0 || o.workers <= 0:
 		return nil, usageError{"--buffer and --workers must be positive"}
 	case o.interval <= 0 || o.duration < 0:
@@ -258,7 +263,9 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	if err := src.tick(a, time.Now()); err != nil && srcErr == nil {
 		srcErr = err // the eBPF engine's last counters: none lost on stop
 	}
-	src.Close() // the kernel's final counters
+	if err := src.Close(); err != nil { // the kernel's final counters
+		warn("%v", err)
+	}
 	a.Advance(time.Now().UnixNano())
 	hs := health()
 	if srcErr != nil {

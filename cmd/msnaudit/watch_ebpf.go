@@ -46,6 +46,13 @@ const (
 	engineEBPF     = "ebpf"
 )
 
+// Attach modes of the eBPF engine, for --ebpf-attach.
+const (
+	attachAuto = bpf.AttachAuto
+	attachTCX  = bpf.AttachTCX
+	attachTC   = bpf.AttachTC
+)
+
 // notForEBPF is what makes the eBPF engine the wrong tool for the
 // interfaces asked: --engine auto falls back to AF_PACKET and says why.
 type notForEBPF struct{ msg string }

@@ -63,6 +63,8 @@ type ebpfEngine struct {
 	merged           bpf.MergeStats
 	stats            bpf.Stats
 	dropsUnavailable string
+	mode             string     // bpf.AttachTCX or bpf.AttachTC
+	cleanup          *tcCleanup // removes the tc filters (watch_ebpf_tc_linux.go)
 }
 
 // openEBPF loads and attaches the eBPF engine on the watch's interfaces
@@ -89,7 +91,7 @@ func openEBPF(o *watchOptions, rs *classify.Rules, warn func(string, ...any)) (l
 	// Kernels before 5.11 charge maps to RLIMIT_MEMLOCK; later ones ignore
 	// it. Without the right to raise it, Load says what failed.
 	_ = rlimit.RemoveMemlock()
-	opts := bpf.Options{Interfaces: names, Drops: true}
+	opts := bpf.Options{Interfaces: names, Drops: true, AttachMode: o.ebpfAttach}
 	e, err := bpf.Load(rs, opts)
 	if err != nil {
 		// Without the kfree_skb program (a kernel before 5.17, tracing not
@@ -105,7 +107,15 @@ func openEBPF(o *watchOptions, rs *classify.Rules, warn func(string, ...any)) (l
 		}
 		warn("this host's own drops will not be reported (no kernel_drop outcomes): %s", x.dropsUnavailable)
 	}
-	x.e = e
+	if e.AttachMode() == bpf.AttachTC {
+		// The watch is about to give up CAP_NET_ADMIN: a helper keeps it.
+		tc := e.ReleaseTC()
+		if x.cleanup, err = startTCCleanup(tc); err != nil {
+			e.Close()
+			return nil, errors.Join(err, bpf.RemoveTC(tc))
+		}
+	}
+	x.e, x.mode = e, e.AttachMode()
 	x.checkedAt = time.Now()
 	x.local = localAddrs()
 	return x, nil
@@ -169,7 +179,11 @@ func ebpfLinkHeader(name string) bool {
 }
 
 func (x *ebpfEngine) about() string {
-	s := "eBPF TCX ingress and egress: every TCP and UDP packet counted in the kernel; " +
+	how := "TCX"
+	if x.mode == bpf.AttachTC {
+		how = "tc clsact"
+	}
+	s := "eBPF " + how + " ingress and egress: every TCP and UDP packet counted in the kernel; " +
 		"handshakes, first payload bytes, DNS and ICMP errors read"
 	if x.dropsUnavailable == "" {
 		s += "; this host's own drops named from its BTF"
@@ -307,6 +321,10 @@ func (x *ebpfEngine) Close() error {
 	_ = x.readStats()
 	err := x.e.Close()
 	x.e = nil
+	if x.cleanup != nil {
+		err = errors.Join(err, x.cleanup.finish())
+		x.cleanup = nil
+	}
 	return err
 }
 
