@@ -60,7 +60,8 @@ type Engine struct {
 }
 
 // Load loads the programs with the ports of rules rs and attaches them as
-// opts says. An error wrapping ErrUnavailable (an *UnavailableError) means
+// opts says. The drop program reports the drops of the network namespace
+// Load is called in (the calling thread's), where the interfaces are. An error wrapping ErrUnavailable (an *UnavailableError) means
 // this system cannot run the engine at all and says what it lacks. Kernels
 // before 5.11 charge eBPF maps to RLIMIT_MEMLOCK: there the caller raises it
 // first (rlimit.RemoveMemlock); Load changes no process-wide state.
@@ -101,10 +102,15 @@ func Load(rs *classify.Rules, opts Options) (*Engine, error) {
 			consumed = v
 		}
 	}
+	netns, err := netnsInode()
+	if err != nil {
+		return nil, err
+	}
 	for name, v := range map[string]uint32{
 		msnauditVarPayloadBudget:    budget,
 		msnauditVarReasonNotDropped: notDropped,
 		msnauditVarReasonConsumed:   consumed,
+		msnauditVarWatchNetns:       netns,
 	} {
 		if err := spec.Variables[name].Set(v); err != nil {
 			return nil, fmt.Errorf("set %s: %w", name, err)
@@ -164,6 +170,16 @@ func Load(rs *classify.Rules, opts Options) (*Engine, error) {
 		e.links = append(e.links, l)
 	}
 	return e, nil
+}
+
+// netnsInode is the inode number of the calling thread's network
+// namespace: the drop program reports only that namespace's drops.
+func netnsInode() (uint32, error) {
+	var st unix.Stat_t
+	if err := unix.Stat("/proc/thread-self/ns/net", &st); err != nil {
+		return 0, fmt.Errorf("network namespace: %w", err)
+	}
+	return uint32(st.Ino), nil
 }
 
 // loadError makes a verifier rejection readable: its last lines say why.

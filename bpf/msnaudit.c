@@ -16,8 +16,9 @@
  * written by the loader.
  *
  * on_kfree_skb (tp_btf/kfree_skb, kernel >= 5.17 for the reason argument)
- * reports packets of tracked flows, or of flows on the rule table's ports,
- * that the kernel drops, with the drop reason.
+ * reports the packets the kernel drops in the watched network namespace
+ * (`watch_netns`) that belong to tracked flows, or that this namespace sent
+ * on the rule table's ports, with the drop reason.
  */
 
 #include "headers/kernel.h"
@@ -186,6 +187,7 @@ struct {
 volatile const __u32 payload_budget = 4096;       /* payload bytes per direction sent at most */
 volatile const __u32 reason_not_dropped = 0;      /* SKB_NOT_DROPPED_YET */
 volatile const __u32 reason_consumed = 0xffffffff; /* SKB_CONSUMED, if the kernel has it */
+volatile const __u32 watch_netns = 0;             /* ns.inum of the watched network namespace; 0: all */
 
 /* Unused, but keep the enums in BTF for bpf2go's -type. */
 const enum event_kind *unused_event_kind __attribute__((unused));
@@ -597,11 +599,29 @@ static __always_inline bool read_flow(struct sk_buff *skb, struct pkt *p)
 	return true;
 }
 
+/* skb_netns is the inode number of the network namespace an skb is in:
+ * its device's, or (on the output path, before it has one) its socket's;
+ * 0 if it has neither. */
+static __always_inline __u32 skb_netns(struct sk_buff *skb)
+{
+	struct net_device *dev = BPF_CORE_READ(skb, dev);
+	if (dev)
+		return BPF_CORE_READ(dev, nd_net.net, ns.inum);
+	struct sock *sk = BPF_CORE_READ(skb, sk);
+	if (sk)
+		return BPF_CORE_READ(sk, __sk_common.skc_net.net, ns.inum);
+	return 0;
+}
+
 SEC("tp_btf/kfree_skb")
 int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location, int reason)
 {
 	__u32 r = (__u32)reason;
 	if (r == reason_not_dropped || r == reason_consumed)
+		return 0;
+	/* Another namespace's drop (a container's, the far end of a veth
+	 * with the same 5-tuple) is none of this watch's business. */
+	if (watch_netns && skb_netns(skb) != watch_netns)
 		return 0;
 	struct pkt p = {};
 	if (!read_flow(skb, &p))
@@ -610,8 +630,11 @@ int BPF_PROG(on_kfree_skb, struct sk_buff *skb, void *location, int reason)
 	struct flow_stats *f = bpf_map_lookup_elem(&flows, &p.key);
 	if (!f) {
 		/* A packet this host's own output path dropped never reached
-		 * the tc egress program: track it if the rule table names its
-		 * ports. */
+		 * the tc egress program: track it if this host sent it (it has
+		 * a socket: not a packet that came in on an interface not
+		 * watched) and the rule table names its ports. */
+		if (!BPF_CORE_READ(skb, sk))
+			return 0;
 		bool tcp = p.proto == IPPROTO_TCP;
 		__u8 cls = port_bits(p.sport, tcp) | port_bits(p.dport, tcp);
 		if (!(cls & (PORT_DISTINCTIVE | PORT_SHARED | PORT_INSPECT)))

@@ -124,6 +124,7 @@ const (
 	msnauditVarUnusedLinkType   = "unused_link_type"
 	msnauditVarUnusedPortBits   = "unused_port_bits"
 	msnauditVarUnusedStatIndex  = "unused_stat_index"
+	msnauditVarWatchNetns       = "watch_netns"
 )
 
 // loadMsnaudit returns the embedded CollectionSpec for msnaudit.
@@ -196,6 +197,7 @@ type msnauditVariableSpecs struct {
 	UnusedLinkType   *ebpf.VariableSpec `ebpf:"unused_link_type"`
 	UnusedPortBits   *ebpf.VariableSpec `ebpf:"unused_port_bits"`
 	UnusedStatIndex  *ebpf.VariableSpec `ebpf:"unused_stat_index"`
+	WatchNetns       *ebpf.VariableSpec `ebpf:"watch_netns"`
 }
 
 // msnauditObjects contains all objects after they have been loaded into the kernel.
@@ -248,6 +250,7 @@ type msnauditVariables struct {
 	UnusedLinkType   *ebpf.Variable `ebpf:"unused_link_type"`
 	UnusedPortBits   *ebpf.Variable `ebpf:"unused_port_bits"`
 	UnusedStatIndex  *ebpf.Variable `ebpf:"unused_stat_index"`
+	WatchNetns       *ebpf.Variable `ebpf:"watch_netns"`
 }
 
 // msnauditPrograms contains all programs after they have been loaded into the kernel.

@@ -73,6 +73,21 @@ func inNetNS(name string, fn func() error) error {
 	return <-errc
 }
 
+// loadEngineIn loads (and attaches) the engine in namespace ns, whose drops
+// it then reports.
+func loadEngineIn(t *testing.T, ns string, opts Options) *Engine {
+	t.Helper()
+	var e *Engine
+	if err := inNetNS(ns, func() (err error) {
+		e, err = Load(classify.Default(), opts)
+		return err
+	}); err != nil {
+		t.Fatalf("Load in %s: %v", ns, err)
+	}
+	t.Cleanup(func() { e.Close() })
+	return e
+}
+
 // TestNetfilterDropInNamespace: a client namespace connects to TCP 1863 of
 // a "gateway" namespace whose nftables input chain drops that port. The tc
 // program on the gateway's veth sees the SYN; the kfree_skb program reports
@@ -99,10 +114,7 @@ func TestNetfilterDropInNamespace(t *testing.T) {
 }
 `, "ip", "netns", "exec", gw, "nft", "-f", "-")
 
-	e := loadEngine(t, Options{Drops: true})
-	if err := inNetNS(gw, func() error { return e.attach("vg") }); err != nil {
-		t.Fatal(err)
-	}
+	e := loadEngineIn(t, gw, Options{Drops: true, Interfaces: []string{"vg"}})
 
 	// Connect from the client namespace; the SYNs are dropped, so the dial
 	// times out, meanwhile the events are read.
@@ -182,4 +194,73 @@ func TestNetfilterDropInNamespace(t *testing.T) {
 		t.Errorf("stats %+v", s)
 	}
 	t.Logf("took %v; stats %+v", time.Since(start), s)
+}
+
+// A drop in another network namespace makes no entry and no event: the
+// drop program compares the skb's namespace with the one the engine was
+// loaded in. Each namespace's output chain drops UDP to port 7001 (a
+// Messenger port), so sendto fails with EPERM once the kernel has freed the
+// datagram: first in the other namespace, then in the watched one, whose
+// drop event then comes after any of the other's in the ring buffer.
+func TestDropsOfOtherNamespaceIgnored(t *testing.T) {
+	requireBPF(t)
+	requireTools(t, "ip", "nft")
+	suffix := fmt.Sprintf("%d", os.Getpid()%100000)
+	watched, other := "msnaw"+suffix, "msnao"+suffix
+	for _, ns := range []string{watched, other} {
+		newNetNS(t, ns)
+		sh(t, `table inet msnaudit_test {
+	chain output {
+		type filter hook output priority 0; policy accept;
+		udp dport 7001 drop
+	}
+}
+`, "ip", "netns", "exec", ns, "nft", "-f", "-")
+	}
+	e := loadEngineIn(t, watched, Options{Drops: true})
+
+	dst := ap("127.0.0.1:7001")
+	theirs, ours := ap("127.0.0.1:41001"), ap("127.0.0.1:41002")
+	for _, c := range []struct {
+		ns  string
+		src netip.AddrPort
+	}{{other, theirs}, {watched, ours}} {
+		if err := inNetNS(c.ns, func() error {
+			u, err := net.ListenUDP("udp", net.UDPAddrFromAddrPort(c.src))
+			if err != nil {
+				return err
+			}
+			defer u.Close()
+			_, err = u.WriteToUDPAddrPort([]byte("probe"), dst)
+			if !errors.Is(err, unix.EPERM) {
+				return fmt.Errorf("send from %s in %s: %v, want EPERM (dropped by the output chain)", c.src, c.ns, err)
+			}
+			return nil
+		}); err != nil {
+			t.Fatal(err)
+		}
+	}
+
+	e.SetDeadline(time.Now().Add(5 * time.Second))
+	for {
+		var ev Event
+		if err := e.ReadEvent(&ev); err != nil {
+			t.Fatalf("waiting for the watched namespace's drop: %v", err)
+		}
+		if ev.Kind&KindDrop == 0 {
+			continue
+		}
+		if ev.Src == theirs {
+			t.Fatalf("drop event from the other namespace: %+v", ev)
+		}
+		if ev.Src == ours && ev.Dst == dst && e.DropReason(ev.DropReason) == "NETFILTER_DROP" {
+			break
+		}
+	}
+	if f, ok := flowOf(t, e, theirs, dst); ok {
+		t.Errorf("kernel flow for the other namespace's drop: %+v", f)
+	}
+	if f, ok := flowOf(t, e, ours, dst); !ok || f.Drops != 1 {
+		t.Errorf("kernel flow for the watched namespace's drop: %+v (found %v), want 1 drop", f, ok)
+	}
 }

@@ -55,8 +55,35 @@ struct __sk_buff {
  * default action runs (TCX_NEXT has the same value). */
 #define TC_ACT_UNSPEC (-1)
 
-/* include/linux/skbuff.h, through CO-RE. */
+/* include/linux/skbuff.h and what leads from an skb to its network
+ * namespace's inode number, through CO-RE. */
+struct ns_common {
+	unsigned int inum;
+} __attribute__((preserve_access_index));
+
+struct net {
+	struct ns_common ns;
+} __attribute__((preserve_access_index));
+
+typedef struct {
+	struct net *net;
+} __attribute__((preserve_access_index)) possible_net_t;
+
+struct net_device {
+	possible_net_t nd_net;
+} __attribute__((preserve_access_index));
+
+struct sock_common {
+	possible_net_t skc_net;
+} __attribute__((preserve_access_index));
+
+struct sock {
+	struct sock_common __sk_common;
+} __attribute__((preserve_access_index));
+
 struct sk_buff {
+	struct net_device *dev;
+	struct sock *sk;
 	unsigned char *head;
 	__u16 transport_header;
 	__u16 network_header;
@@ -65,5 +92,3 @@ struct sk_buff {
 	unsigned int len;
 	int skb_iif;
 } __attribute__((preserve_access_index));
-
-struct sock;

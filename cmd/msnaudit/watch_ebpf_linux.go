@@ -55,11 +55,6 @@ type ebpfEngine struct {
 	pendSrc, pendDst netip.AddrPort
 	pendProto        uint8
 
-	// This namespace's addresses: a kernel drop of a flow the auditor does
-	// not know counts only when this host sent the packet (its own output
-	// path); the drop program sees every namespace's drops.
-	local map[netip.Addr]bool
-
 	merged           bpf.MergeStats
 	stats            bpf.Stats
 	dropsUnavailable string
@@ -117,7 +112,6 @@ func openEBPF(o *watchOptions, rs *classify.Rules, warn func(string, ...any)) (l
 	}
 	x.e, x.mode = e, e.AttachMode()
 	x.checkedAt = time.Now()
-	x.local = localAddrs()
 	return x, nil
 }
 
@@ -228,9 +222,9 @@ func (x *ebpfEngine) next(a *classify.Auditor, p *capture.Packet) error {
 		}
 		ev := &x.ev
 		if ev.Kind&bpf.KindDrop != 0 {
-			if a.HasFlow(ev.Src, ev.Dst, ev.Proto) || x.local[ev.Src.Addr()] {
-				a.KernelDrop(ev.Src, ev.Dst, ev.Proto, ev.Time, x.e.DropReason(ev.DropReason))
-			}
+			// Only this namespace's drops, of flows the watch counts or
+			// that this host sent: the kernel checked.
+			a.KernelDrop(ev.Src, ev.Dst, ev.Proto, ev.Time, x.e.DropReason(ev.DropReason))
 			continue
 		}
 		*p = ev.Packet
@@ -259,20 +253,7 @@ func (x *ebpfEngine) checkInterfaces() error {
 			return &capture.IfaceError{Iface: x.ifaces[i].Name, Err: capture.ErrInterfaceDown}
 		}
 	}
-	x.local = localAddrs()
 	return nil
-}
-
-// localAddrs lists the addresses of this network namespace's interfaces.
-func localAddrs() map[netip.Addr]bool {
-	m := map[netip.Addr]bool{}
-	addrs, _ := net.InterfaceAddrs()
-	for _, a := range addrs {
-		if p, err := netip.ParsePrefix(a.String()); err == nil {
-			m[p.Addr().Unmap()] = true
-		}
-	}
-	return m
 }
 
 func (x *ebpfEngine) tick(a *classify.Auditor, now time.Time) error {
