@@ -240,3 +240,19 @@ func TestVLANAndIPv6(t *testing.T) {
 		}
 	}
 }
+
+// Options.RingBuffer sizes the ring buffer map the kernel makes (rounded up
+// to a power of two); 0 keeps the object's 4 MiB.
+func TestRingBufferOption(t *testing.T) {
+	for _, c := range []struct{ ask, want uint64 }{{0, 4 << 20}, {3 << 20, 4 << 20}, {16 << 20, 16 << 20}} {
+		e := loadEngine(t, Options{RingBuffer: c.ask})
+		info, err := e.objs.Events.Info()
+		if err != nil {
+			t.Fatal(err)
+		}
+		if uint64(info.MaxEntries) != c.want || uint64(e.RingBuffer()) != c.want {
+			t.Errorf("RingBuffer %d: the kernel's map has %d bytes (RingBuffer() %d), want %d", c.ask, info.MaxEntries, e.RingBuffer(), c.want)
+		}
+		e.Close()
+	}
+}

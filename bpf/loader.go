@@ -38,6 +38,9 @@ type Options struct {
 	// 6.6), AttachTC (a clsact qdisc's direct-action filters, for older
 	// kernels) or AttachAuto ("" too): TCX where the kernel has it, else tc.
 	AttachMode string
+	// RingBuffer is the ring buffer's size in bytes, rounded up as
+	// RingBufferSize says; 0 means 4 MiB.
+	RingBuffer uint64
 }
 
 // DefaultPayloadBudget is Options.PayloadBudget's default.
@@ -117,6 +120,13 @@ func Load(rs *classify.Rules, opts Options) (*Engine, error) {
 		}
 	}
 	spec.Maps[msnauditMapPortClass].Contents = portClasses(rs)
+	if opts.RingBuffer != 0 {
+		size, err := RingBufferSize(opts.RingBuffer)
+		if err != nil {
+			return nil, err
+		}
+		spec.Maps[msnauditMapEvents].MaxEntries = size
+	}
 
 	e := &Engine{reasons: reasons, mode: mode}
 	copts := &ebpf.CollectionOptions{Programs: ebpf.ProgramOptions{KernelTypes: kernel}}
@@ -226,6 +236,9 @@ func (e *Engine) attach(name string) error {
 	e.mode = AttachTCX
 	return nil
 }
+
+// RingBuffer is the size of the ring buffer in bytes.
+func (e *Engine) RingBuffer() uint32 { return e.objs.Events.MaxEntries() }
 
 // AttachMode says how the programs are attached: AttachTCX or AttachTC
 // (with AttachAuto, "" until an interface is).

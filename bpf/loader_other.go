@@ -14,6 +14,7 @@ type Options struct {
 	Drops         bool
 	PayloadBudget uint32
 	AttachMode    string
+	RingBuffer    uint64
 }
 
 // Engine is the eBPF engine; only Linux has one.

@@ -93,11 +93,11 @@ func watchEBPFHostDrops(t *testing.T, mode string) {
 `, "ip", "netns", "exec", nsA, "nft", "-f", "-")
 	report := filepath.Join(t.TempDir(), "r.json")
 	w := startWatch(t, nsA, bin, "--engine", "ebpf", "--ebpf-attach", mode, "-i", "a0", "--interval", "100ms", "--grace", "200ms",
-		"--format", "json", "-o", report)
+		"--format", "json", "-o", report, "--buffer", "3")
 	how := map[string]string{attachTCX: "TCX", attachTC: "tc clsact"}[mode]
-	if !strings.Contains(w.stderr.String(), "this host's own drops named from its BTF") ||
+	if !strings.Contains(w.stderr.String(), "this host's own drops named from its BTF; 4 MiB ring buffer)") ||
 		!strings.Contains(w.stderr.String(), "(eBPF "+how+" ingress and egress:") {
-		t.Fatalf("watch does not say it attached with %s and reports its host's drops:\n%s", how, w.stderr)
+		t.Fatalf("watch does not say it attached with %s, reports its host's drops and has a 4 MiB ring buffer (--buffer 3):\n%s", how, w.stderr)
 	}
 	if mode == attachTC && !strings.Contains(tcShow(t, nsA, "a0"), "msnaudit") {
 		t.Fatalf("no msnaudit filter on a0: %s", tcShow(t, nsA, "a0"))
@@ -290,6 +290,10 @@ func TestWatchEngineFlag(t *testing.T) {
 	code, _, errOut := runCLI(t, "", "watch", "-i", "lo", "--engine", "xdp")
 	if code != exitUsage || !strings.Contains(errOut, `--engine "xdp" is not auto, afpacket or ebpf`) {
 		t.Errorf("--engine xdp: exit %d, stderr %q", code, errOut)
+	}
+	code, _, errOut = runCLI(t, "", "watch", "-i", "lo", "--engine", "ebpf", "--buffer", "4096")
+	if code != exitUsage || !strings.Contains(errOut, "--buffer 4096: the ebpf engine's ring buffer is at most 2048 MiB") {
+		t.Errorf("--engine ebpf --buffer 4096: exit %d, stderr %q", code, errOut)
 	}
 	code, _, errOut = runCLI(t, "", "watch", "-i", "lo", "--ebpf-attach", "xdp")
 	if code != exitUsage || !strings.Contains(errOut, `--ebpf-attach "xdp" is not auto, tcx or tc`) {

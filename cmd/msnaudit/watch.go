@@ -23,7 +23,7 @@ import (
 // watchOptions are the watch's flags, validated in one place.
 type watchOptions struct {
 	ifaces     []string
-	bufferMB   int
+	bufferMB   int // --buffer; 0: each engine's default
 	workers    int
 	allTraffic bool
 	interval   time.Duration
@@ -68,7 +68,8 @@ Flags:
 		fs.PrintDefaults()
 	}
 	fs.Var((*stringList)(&o.ifaces), "i", "capture on `IFACE` (repeatable; \"any\" for every interface)")
-	fs.IntVar(&o.bufferMB, "buffer", 64, "kernel ring per interface, in `MiB`")
+	fs.IntVar(&o.bufferMB, "buffer", 0, "kernel ring in `MiB`: AF_PACKET's per interface (default 64); the ebpf engine's one ring buffer "+
+		"(events for user space; the kernel counts every packet whatever its size), rounded up to a power of two, at most 2048 (default 4)")
 	fs.IntVar(&o.workers, "workers", runtime.NumCPU(), "capture sockets per interface (a fanout group keeps each flow on one)")
 	fs.BoolVar(&o.allTraffic, "all-traffic", false, "install no socket filter: read every packet, not only Messenger ports, DNS, ICMP errors and TCP handshakes")
 	fs.DurationVar(&o.interval, "interval", 2*time.Second, "redraw (terminal) or look for new failures this often")
@@ -107,8 +108,10 @@ Flags:
 		return nil, usageError{fmt.Sprintf("--engine %q is not auto, afpacket or ebpf", o.engine)}
 	case !oneOf(o.ebpfAttach, attachAuto, attachTCX, attachTC):
 		return nil, usageError{fmt.Sprintf("--ebpf-attach %q is not auto, tcx or tc", o.ebpfAttach)}
-	case o.bufferMB <= 0 || o.workers <= 0:
+	case o.bufferMB < 0 || o.workers <= 0:
 		return nil, usageError{"--buffer and --workers must be positive"}
+	case o.engine == engineEBPF && uint64(o.bufferMB)<<20 > maxRingBuffer:
+		return nil, usageError{fmt.Sprintf("--buffer %d: the ebpf engine's ring buffer is at most %d MiB", o.bufferMB, maxRingBuffer>>20)}
 	case o.interval <= 0 || o.duration < 0:
 		return nil, usageError{"--interval must be positive and --duration not negative"}
 	case o.cfg.MaxFlows <= 0 || o.cfg.MaxListed <= 0 || o.cfg.MaxReassembly <= 0:
@@ -134,6 +137,9 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 	}
 	o.cfg.Rules = rs
 	lopts := capture.LiveOptions{BufferMB: o.bufferMB, Workers: o.workers, Promiscuous: true}
+	if lopts.BufferMB == 0 {
+		lopts.BufferMB = 64
+	}
 	what := "every packet (--all-traffic)"
 	if !o.allTraffic {
 		if _, err := classify.SocketFilter(rs); err != nil {

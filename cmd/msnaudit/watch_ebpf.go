@@ -51,6 +51,8 @@ const (
 	attachAuto = bpf.AttachAuto
 	attachTCX  = bpf.AttachTCX
 	attachTC   = bpf.AttachTC
+
+	maxRingBuffer = bpf.MaxRingBuffer // --buffer's limit with the eBPF engine
 )
 
 // notForEBPF is what makes the eBPF engine the wrong tool for the
@@ -98,7 +100,7 @@ func openLiveEngine(o *watchOptions, rs *classify.Rules, lopts capture.LiveOptio
 		return nil, err
 	}
 	return &afpacketEngine{LiveSource: src,
-		what: fmt.Sprintf("%s; %d %s per interface, %d MiB ring", what, o.workers, plural(o.workers, "worker", "workers"), o.bufferMB)}, nil
+		what: fmt.Sprintf("%s; %d %s per interface, %d MiB ring", what, o.workers, plural(o.workers, "worker", "workers"), lopts.BufferMB)}, nil
 }
 
 // afpacketEngine is the AF_PACKET capture: every packet the socket filter

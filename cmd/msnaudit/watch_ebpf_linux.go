@@ -59,6 +59,7 @@ type ebpfEngine struct {
 	stats            bpf.Stats
 	dropsUnavailable string
 	mode             string     // bpf.AttachTCX or bpf.AttachTC
+	ring             uint32     // the ring buffer's bytes
 	cleanup          *tcCleanup // removes the tc filters (watch_ebpf_tc_linux.go)
 }
 
@@ -86,7 +87,7 @@ func openEBPF(o *watchOptions, rs *classify.Rules, warn func(string, ...any)) (l
 	// Kernels before 5.11 charge maps to RLIMIT_MEMLOCK; later ones ignore
 	// it. Without the right to raise it, Load says what failed.
 	_ = rlimit.RemoveMemlock()
-	opts := bpf.Options{Interfaces: names, Drops: true, AttachMode: o.ebpfAttach}
+	opts := bpf.Options{Interfaces: names, Drops: true, AttachMode: o.ebpfAttach, RingBuffer: uint64(o.bufferMB) << 20}
 	e, err := bpf.Load(rs, opts)
 	if err != nil {
 		// Without the kfree_skb program (a kernel before 5.17, tracing not
@@ -110,7 +111,7 @@ func openEBPF(o *watchOptions, rs *classify.Rules, warn func(string, ...any)) (l
 			return nil, errors.Join(err, bpf.RemoveTC(tc))
 		}
 	}
-	x.e, x.mode = e, e.AttachMode()
+	x.e, x.mode, x.ring = e, e.AttachMode(), e.RingBuffer()
 	x.checkedAt = time.Now()
 	return x, nil
 }
@@ -182,6 +183,7 @@ func (x *ebpfEngine) about() string {
 	if x.dropsUnavailable == "" {
 		s += "; this host's own drops named from its BTF"
 	}
+	s += fmt.Sprintf("; %d MiB ring buffer", x.ring>>20)
 	if x.any {
 		names := make([]string, len(x.ifaces))
 		for i, ifc := range x.ifaces {
