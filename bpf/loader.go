@@ -138,11 +138,14 @@ func Load(rs *classify.Rules, opts Options) (*Engine, error) {
 		delete(spec.Programs, msnauditProgOnKfreeSkb)
 		var objs struct {
 			msnauditMaps
-			TcL2 *ebpf.Program `ebpf:"tc_l2"`
-			TcL3 *ebpf.Program `ebpf:"tc_l3"`
+			TcL2       *ebpf.Program `ebpf:"tc_l2"`
+			TcL2Egress *ebpf.Program `ebpf:"tc_l2_egress"`
+			TcL3       *ebpf.Program `ebpf:"tc_l3"`
+			TcL3Egress *ebpf.Program `ebpf:"tc_l3_egress"`
 		}
 		if err2 := spec.LoadAndAssign(&objs, copts); err2 == nil {
-			e.objs.msnauditMaps, e.objs.TcL2, e.objs.TcL3 = objs.msnauditMaps, objs.TcL2, objs.TcL3
+			e.objs.msnauditMaps = objs.msnauditMaps
+			e.objs.TcL2, e.objs.TcL2Egress, e.objs.TcL3, e.objs.TcL3Egress = objs.TcL2, objs.TcL2Egress, objs.TcL3, objs.TcL3Egress
 			e.DropsUnavailable = why.Error()
 			err = nil
 		}
@@ -209,20 +212,29 @@ func (e *Engine) attach(name string) error {
 	if err != nil {
 		return fmt.Errorf("interface %s: %w", name, err)
 	}
-	prog := e.objs.TcL2
+	in, out := e.objs.TcL2, e.objs.TcL2Egress
 	if !hasLinkHeader(name) {
-		prog = e.objs.TcL3
+		in, out = e.objs.TcL3, e.objs.TcL3Egress
+	}
+	// The egress program does not count again what a watched interface's
+	// ingress counted (a packet forwarded from one to the other).
+	if err := e.objs.Watched.Put(uint32(ifc.Index), uint8(1)); err != nil {
+		return fmt.Errorf("interface %s: add to the watched interfaces: %w", name, err)
 	}
 	if e.mode == AttachTC {
-		return e.attachTC(name, ifc.Index, prog)
+		return e.attachTC(name, ifc.Index, in, out)
 	}
 	for _, at := range []ebpf.AttachType{ebpf.AttachTCXIngress, ebpf.AttachTCXEgress} {
+		prog := in
+		if at == ebpf.AttachTCXEgress {
+			prog = out
+		}
 		l, err := link.AttachTCX(link.TCXOptions{Interface: ifc.Index, Program: prog, Attach: at})
 		if err != nil {
 			if errors.Is(err, ebpf.ErrNotSupported) {
 				if e.mode == AttachAuto {
 					e.mode = AttachTC
-					return e.attachTC(name, ifc.Index, prog)
+					return e.attachTC(name, ifc.Index, in, out)
 				}
 				return &UnavailableError{Missing: "TCX (Linux 6.6 or newer)", Err: err}
 			}
@@ -530,7 +542,7 @@ func (e *Engine) MarkNamed(src, dst netip.AddrPort, proto uint8) error {
 
 // Stats are the engine's health counters, summed over CPUs.
 type Stats struct {
-	Packets      uint64 // packets the tc programs saw
+	Packets      uint64 // packets the tc programs counted (a forwarded one once)
 	NotTracked   uint64 // IP packets that belong to no TCP/UDP flow
 	FlowsCreated uint64 // flow entries the kernel created
 	FlowsFailed  uint64 // flow entries it could not create

@@ -2,10 +2,13 @@
 
 /* msnaudit's kernel side.
  *
- * tc_l2/tc_l3 (TCX or tc clsact, ingress and egress; they only observe and
- * always return TC_ACT_UNSPEC) count every TCP and UDP packet into the
- * `flows` LRU hash and send user space, through the `events` ring buffer,
- * only what it needs to name and judge flows:
+ * tc_l2/tc_l3 (TCX or tc clsact ingress) and tc_l2_egress/tc_l3_egress
+ * (egress) only observe and always return TC_ACT_UNSPEC. They count every
+ * TCP and UDP packet once into the `flows` LRU hash: at ingress, and at
+ * egress unless it came in on a watched interface (a packet a gateway
+ * forwards between two watched interfaces passes both hooks). They send
+ * user space, through the `events` ring buffer, only what it needs to name
+ * and judge flows:
  *   - TCP packets with SYN, FIN or RST set (headers only);
  *   - the first payload bytes of each direction, on ports the rule table
  *     inspects, until user space writes the flow into `named` or the
@@ -130,7 +133,7 @@ enum stat_index {
 	STAT_FLOWS_CREATED,   /* entries the programs inserted into flows */
 	STAT_FLOWS_FAILED,    /* inserts that failed */
 	STAT_EVENTS_LOST,     /* events the ring buffer had no room for */
-	STAT_PACKETS,         /* packets seen by the tc programs */
+	STAT_PACKETS,         /* packets the tc programs counted (a forwarded one once) */
 	STAT_NOT_TRACKED,     /* IP packets without a TCP/UDP flow (ICMP, later fragments, ...) */
 	STAT_DROPS,           /* kfree_skb drops of tracked flows */
 	STAT_MAX,
@@ -150,6 +153,15 @@ struct {
 	__type(key, struct flow_key);
 	__type(value, __u8);
 } named SEC(".maps");
+
+/* The ifindexes of the interfaces the tc programs are attached to, written
+ * by the loader. */
+struct {
+	__uint(type, BPF_MAP_TYPE_HASH);
+	__uint(max_entries, 1024);
+	__type(key, __u32);
+	__type(value, __u8);
+} watched SEC(".maps");
 
 /* Port -> enum port_bits (TCP in the low nibble, UDP in the high). */
 struct {
@@ -451,12 +463,20 @@ static __always_inline struct flow_stats *flow_entry(struct pkt *p, __u64 now)
 	return f;
 }
 
-static __always_inline int observe(struct __sk_buff *skb, bool l3)
+static __always_inline int observe(struct __sk_buff *skb, bool l3, bool egress)
 {
 	struct pkt p = {};
 	__u64 now = bpf_ktime_get_ns();
 	__u16 link = l3 ? LINK_RAW : LINK_ETHERNET;
 
+	/* At egress, a packet this host received (ingress_ifindex is the
+	 * interface it came in on; 0 for one it made) was counted at that
+	 * interface's ingress if it is watched. */
+	if (egress) {
+		__u32 in = skb->ingress_ifindex;
+		if (in && bpf_map_lookup_elem(&watched, &in))
+			return TC_ACT_UNSPEC;
+	}
 	count(STAT_PACKETS);
 	int r = parse(skb, l3, &p);
 	if (r == PARSE_ICMP) {
@@ -539,14 +559,26 @@ static __always_inline int observe(struct __sk_buff *skb, bool l3)
 SEC("tc")
 int tc_l2(struct __sk_buff *skb)
 {
-	return observe(skb, false);
+	return observe(skb, false, false);
+}
+
+SEC("tc")
+int tc_l2_egress(struct __sk_buff *skb)
+{
+	return observe(skb, false, true);
 }
 
 /* For devices without a link header (tun, WireGuard, ...). */
 SEC("tc")
 int tc_l3(struct __sk_buff *skb)
 {
-	return observe(skb, true);
+	return observe(skb, true, false);
+}
+
+SEC("tc")
+int tc_l3_egress(struct __sk_buff *skb)
+{
+	return observe(skb, true, true);
 }
 
 /* read_flow parses the IP and transport headers of a kernel skb at its

@@ -114,9 +114,12 @@ const (
 	msnauditMapPortClass        = "port_class"
 	msnauditMapScratch          = "scratch"
 	msnauditMapStats            = "stats"
+	msnauditMapWatched          = "watched"
 	msnauditProgOnKfreeSkb      = "on_kfree_skb"
 	msnauditProgTcL2            = "tc_l2"
+	msnauditProgTcL2Egress      = "tc_l2_egress"
 	msnauditProgTcL3            = "tc_l3"
+	msnauditProgTcL3Egress      = "tc_l3_egress"
 	msnauditVarPayloadBudget    = "payload_budget"
 	msnauditVarReasonConsumed   = "reason_consumed"
 	msnauditVarReasonNotDropped = "reason_not_dropped"
@@ -171,7 +174,9 @@ type msnauditSpecs struct {
 type msnauditProgramSpecs struct {
 	OnKfreeSkb *ebpf.ProgramSpec `ebpf:"on_kfree_skb"`
 	TcL2       *ebpf.ProgramSpec `ebpf:"tc_l2"`
+	TcL2Egress *ebpf.ProgramSpec `ebpf:"tc_l2_egress"`
 	TcL3       *ebpf.ProgramSpec `ebpf:"tc_l3"`
+	TcL3Egress *ebpf.ProgramSpec `ebpf:"tc_l3_egress"`
 }
 
 // msnauditMapSpecs contains maps before they are loaded into the kernel.
@@ -184,6 +189,7 @@ type msnauditMapSpecs struct {
 	PortClass *ebpf.MapSpec `ebpf:"port_class"`
 	Scratch   *ebpf.MapSpec `ebpf:"scratch"`
 	Stats     *ebpf.MapSpec `ebpf:"stats"`
+	Watched   *ebpf.MapSpec `ebpf:"watched"`
 }
 
 // msnauditVariableSpecs contains global variables before they are loaded into the kernel.
@@ -226,6 +232,7 @@ type msnauditMaps struct {
 	PortClass *ebpf.Map `ebpf:"port_class"`
 	Scratch   *ebpf.Map `ebpf:"scratch"`
 	Stats     *ebpf.Map `ebpf:"stats"`
+	Watched   *ebpf.Map `ebpf:"watched"`
 }
 
 func (m *msnauditMaps) Close() error {
@@ -236,6 +243,7 @@ func (m *msnauditMaps) Close() error {
 		m.PortClass,
 		m.Scratch,
 		m.Stats,
+		m.Watched,
 	)
 }
 
@@ -259,14 +267,18 @@ type msnauditVariables struct {
 type msnauditPrograms struct {
 	OnKfreeSkb *ebpf.Program `ebpf:"on_kfree_skb"`
 	TcL2       *ebpf.Program `ebpf:"tc_l2"`
+	TcL2Egress *ebpf.Program `ebpf:"tc_l2_egress"`
 	TcL3       *ebpf.Program `ebpf:"tc_l3"`
+	TcL3Egress *ebpf.Program `ebpf:"tc_l3_egress"`
 }
 
 func (p *msnauditPrograms) Close() error {
 	return _MsnauditClose(
 		p.OnKfreeSkb,
 		p.TcL2,
+		p.TcL2Egress,
 		p.TcL3,
+		p.TcL3Egress,
 	)
 }
 

@@ -47,9 +47,9 @@ func tcLink(ifindex int) netlink.Link {
 	return &netlink.Dummy{LinkAttrs: netlink.LinkAttrs{Index: ifindex}}
 }
 
-// attachTC adds prog as a direct-action filter on ifindex's clsact ingress
-// and egress, creating the clsact qdisc if there is none.
-func (e *Engine) attachTC(name string, ifindex int, prog *ebpf.Program) error {
+// attachTC adds in and out as direct-action filters on ifindex's clsact
+// ingress and egress, creating the clsact qdisc if there is none.
+func (e *Engine) attachTC(name string, ifindex int, in, out *ebpf.Program) error {
 	if e.tc.h == nil {
 		h, err := netlink.NewHandle(unix.NETLINK_ROUTE)
 		if err != nil {
@@ -68,11 +68,15 @@ func (e *Engine) attachTC(name string, ifindex int, prog *ebpf.Program) error {
 	default:
 		return tcError(name, "add clsact qdisc", err)
 	}
-	id, err := progID(prog)
-	if err != nil {
-		return err
-	}
-	for _, parent := range []uint32{netlink.HANDLE_MIN_INGRESS, netlink.HANDLE_MIN_EGRESS} {
+	for _, hook := range []struct {
+		parent uint32
+		prog   *ebpf.Program
+	}{{netlink.HANDLE_MIN_INGRESS, in}, {netlink.HANDLE_MIN_EGRESS, out}} {
+		parent, prog := hook.parent, hook.prog
+		id, err := progID(prog)
+		if err != nil {
+			return err
+		}
 		prio, err := freePriority(h, ifindex, parent)
 		if err != nil {
 			return tcError(name, "list tc filters", err)
