@@ -75,6 +75,16 @@ type Source interface {
 	Close() error
 }
 
+// Batcher is a Source that can also deliver its packets a batch at a time
+// (Prefetch's does).
+type Batcher interface {
+	Source
+	// NextBatch returns the next packets, at least one, or the error Next
+	// would return. Their Data stay valid until the next call to Next or
+	// NextBatch.
+	NextBatch() ([]Packet, error)
+}
+
 // ErrTruncated is wrapped by errors that report an input cut short.
 var ErrTruncated = errors.New("capture is cut short")
 

@@ -39,6 +39,13 @@ func Open(name string) (Source, error) {
 	hint := -1
 	if st.Mode().IsRegular() {
 		hint = int(min(st.Size(), math.MaxInt32))
+		var magic [2]byte
+		if _, err := f.ReadAt(magic[:], 0); err == nil && magic != [2]byte{0x1f, 0x8b} {
+			// Not gzip-compressed: parse it in place.
+			if s, err := openMapped(name, f, st.Size()); s != nil || err != nil {
+				return s, err
+			}
+		}
 	}
 	s, err := newReader(name, f, hint, []io.Closer{f}, false)
 	if err != nil {
@@ -62,7 +69,33 @@ func NewReader(name string, r io.Reader) (Source, error) {
 // newReader detects the format of r and returns its reader. hint is the
 // input size if known, else -1. gz is set for decompressed data.
 func newReader(name string, r io.Reader, hint int, closers []io.Closer, gz bool) (Source, error) {
-	b := base{name: name, gz: gz, in: newInput(r, hint), closers: closers}
+	return newSource(base{name: name, gz: gz, in: newInput(r, hint), closers: closers})
+}
+
+// openMapped returns the reader of a mapped file; nil and no error if the
+// file cannot be mapped. On error the file is closed.
+func openMapped(name string, f *os.File, size int64) (Source, error) {
+	m := mapFile(f, size)
+	if m == nil {
+		return nil, nil
+	}
+	s, err := newSource(base{name: name, in: mappedInput(m), closers: []io.Closer{f, unmapper(m)}})
+	if err != nil {
+		unmap(m)
+		f.Close()
+		return nil, err
+	}
+	return s, nil
+}
+
+// unmapper unmaps a mapped file when its source closes.
+type unmapper []byte
+
+func (m unmapper) Close() error { return unmap(m) }
+
+// newSource detects the format of b's input and returns its reader.
+func newSource(b base) (Source, error) {
+	name, gz, closers := b.name, b.gz, b.closers
 	in := &b.in
 	if err := in.fill(4); err != nil {
 		switch {

@@ -3,6 +3,7 @@ package capture
 import (
 	"encoding/binary"
 	"math/bits"
+	"runtime/debug"
 )
 
 // pcap magic numbers as read little-endian from the first four bytes.
@@ -98,9 +99,12 @@ func capLimit(snap uint32) uint32 {
 }
 
 // Next implements Source.
-func (r *pcapReader) Next(p *Packet) error {
+func (r *pcapReader) Next(p *Packet) (err error) {
 	if r.err != nil {
 		return r.err
+	}
+	if r.in.mapped {
+		defer r.guard(&err, debug.SetPanicOnFault(true))
 	}
 	in := &r.in
 	hl := r.hdrLen

@@ -4,6 +4,7 @@ import (
 	"encoding/binary"
 	"fmt"
 	"math/bits"
+	"runtime/debug"
 )
 
 // pcapng block types (https://www.ietf.org/archive/id/draft-ietf-opsawg-pcapng).
@@ -220,9 +221,12 @@ func (r *pcapngReader) where() string {
 }
 
 // Next implements Source.
-func (r *pcapngReader) Next(p *Packet) error {
+func (r *pcapngReader) Next(p *Packet) (err error) {
 	if r.err != nil {
 		return r.err
+	}
+	if r.in.mapped {
+		defer r.guard(&err, debug.SetPanicOnFault(true))
 	}
 	in := &r.in
 	for {

@@ -9,8 +9,15 @@ package capture
 // steady state allocates nothing per packet.
 func Prefetch(src Source) Source {
 	p := &prefetcher{src: src, full: make(chan *batch, prefetchDepth), free: make(chan *batch, prefetchDepth+2), stop: make(chan struct{})}
+	slab := batchBytes
+	if m, ok := src.(interface{ mappedInput() *input }); ok {
+		if p.in = m.mappedInput(); p.in != nil {
+			p.in.keep = true // batches hold the packets' pages until they come back
+			slab = 0
+		}
+	}
 	for range prefetchDepth + 2 {
-		p.free <- &batch{data: make([]byte, 0, batchBytes), pkts: make([]Packet, 0, batchPackets)}
+		p.free <- &batch{data: make([]byte, 0, slab), pkts: make([]Packet, 0, batchPackets)}
 	}
 	go p.run()
 	return p
@@ -18,18 +25,20 @@ func Prefetch(src Source) Source {
 
 const (
 	prefetchDepth = 4
-	batchPackets  = 512
-	batchBytes    = 1 << 20
+	batchPackets  = 4096
+	batchBytes    = 2 << 20
 )
 
 type batch struct {
 	data []byte
 	pkts []Packet
 	err  error // the source's error after the last packet of this batch
+	end  int   // zero-copy: the mapped input's position after the batch
 }
 
 type prefetcher struct {
 	src        Source
+	in         *input // the source's mapped input: batches point into it, uncopied
 	full, free chan *batch
 	stop       chan struct{}
 	cur        *batch
@@ -47,8 +56,24 @@ func (p *prefetcher) run() {
 		case <-p.stop:
 			return
 		}
+		start := 0
+		if p.in != nil {
+			p.in.releaseTo(b.end) // the consumer is done with it and every batch before
+			start = p.in.pos
+		}
 		b.data, b.pkts, b.err = b.data[:0], b.pkts[:0], nil
 		for len(b.pkts) < batchPackets {
+			if p.in != nil {
+				if b.err = p.src.Next(&pkt); b.err != nil {
+					break
+				}
+				b.pkts = append(b.pkts, pkt)
+				b.end = p.in.pos
+				if b.end-start >= batchBytes {
+					break // the batches in flight hold the pages of their packets resident
+				}
+				continue
+			}
 			if err := p.src.Next(&pkt); err != nil {
 				b.err = err
 				break
@@ -114,6 +139,19 @@ func (p *prefetcher) Next(pkt *Packet) error {
 		}
 		p.cur, p.i = b, 0
 	}
+}
+
+// NextBatch returns the packets left in the current batch, or the next
+// batch's, or the source's error once its packets are done. The packets'
+// Data stay valid until the next call to Next or NextBatch.
+func (p *prefetcher) NextBatch() ([]Packet, error) {
+	var pkt Packet
+	if err := p.Next(&pkt); err != nil {
+		return nil, err
+	}
+	pkts := p.cur.pkts[p.i-1:]
+	p.i = len(p.cur.pkts)
+	return pkts, nil
 }
 
 // Close stops the reading goroutine and closes the source.

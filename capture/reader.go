@@ -4,6 +4,7 @@ import (
 	"errors"
 	"fmt"
 	"io"
+	"runtime/debug"
 )
 
 // base holds what the pcap and pcapng readers share: the input buffer, the
@@ -69,6 +70,35 @@ func (b *base) close() error {
 	}
 	b.closers = nil
 	return errors.Join(errs...)
+}
+
+// guard, deferred by Next on a mapped file, turns the fault of reading a
+// page the file no longer has (it shrank while mapped: SIGBUS) into an
+// error, and restores the goroutine's fault mode.
+func (b *base) guard(err *error, old bool) {
+	debug.SetPanicOnFault(old)
+	if r := recover(); r != nil {
+		if !IsFault(r) {
+			panic(r)
+		}
+		*err = b.fail(b.in.off, nil, "the file shrank while it was read")
+	}
+}
+
+// IsFault reports whether a recovered panic value is a memory fault, as
+// debug.SetPanicOnFault makes them: reading a mapped capture file that
+// shrank while it was read.
+func IsFault(r any) bool {
+	_, ok := r.(interface{ Addr() uintptr })
+	return ok
+}
+
+// mappedInput returns the input if it maps the file, else nil.
+func (b *base) mappedInput() *input {
+	if b.in.mapped {
+		return &b.in
+	}
+	return nil
 }
 
 // packetName names the n-th packet (1-based, as Wireshark numbers frames).
