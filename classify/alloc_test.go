@@ -150,16 +150,16 @@ func TestReassemblyMemoryIsBounded(t *testing.T) {
 		b := serialize(t, eth(layers.EthernetTypeIPv4), ip, tcp, gopacket.Payload(hello))
 		p.Data, p.Length, p.Time = b, len(b), int64(i)
 		a.Packet(&p)
-		if a.reasmBytes > cfg.MaxReassembly {
-			t.Fatalf("after %d flows the reassembly buffers hold %d bytes, over the %d budget", i+1, a.reasmBytes, cfg.MaxReassembly)
+		if a.reassemblyBytes() > cfg.MaxReassembly {
+			t.Fatalf("after %d flows the reassembly buffers hold %d bytes, over the %d budget", i+1, a.reassemblyBytes(), cfg.MaxReassembly)
 		}
 	}
 	if a.Stats().ReassemblyDropped == 0 {
 		t.Errorf("no flow's reassembly was given up, yet 5000 × %d bytes exceed the 64 KiB budget", len(hello))
 	}
 	a.Report(nil, false)
-	if a.reasmBytes != 0 {
-		t.Errorf("%d reassembly bytes still held after every flow finished", a.reasmBytes)
+	if a.reassemblyBytes() != 0 {
+		t.Errorf("%d reassembly bytes still held after every flow finished", a.reassemblyBytes())
 	}
 }
 

@@ -2,7 +2,6 @@ package classify
 
 import (
 	"fmt"
-	"net"
 	"net/netip"
 	"strconv"
 	"time"
@@ -25,6 +24,9 @@ type Config struct {
 	// MaxReassembly bounds the bytes held, across all flows, to reassemble
 	// ClientHellos and HTTP heads that span segments.
 	MaxReassembly int
+	// Workers is how many goroutines Batch feeds the flow table's shards
+	// with (1 if zero); the report is the same for any number.
+	Workers int
 }
 
 // DefaultConfig returns the defaults the CLI starts from.
@@ -87,31 +89,30 @@ type Stats struct {
 	First, Last                                 int64
 }
 
-// Auditor turns packets into a report. It is not safe for concurrent use.
+// Auditor turns packets into a report. It is not safe for concurrent use;
+// Batch uses several goroutines inside.
 type Auditor struct {
 	cfg     Config
 	rules   *Rules
-	table   *flowTable
+	shards  [numShards]*shard
 	dns     map[addr]dnsName
 	learned map[endpoint]*learnedEndpoint
 	lookups map[string]*lookup
 	stats   Stats
 	now     int64
 	swept   int64
-
-	reasmBytes int     // bytes held by every flow's reassembly buffer
-	free       []*flow // finished flows, for reuse
+	seq     uint64 // packets (and kernel updates) fed so far: the order of events
 
 	res results // judged flows
 
+	workers int
+	pool    *pool // Batch's goroutines, started on the first parallel batch
+
 	// scratch, reused for every packet
 	d         decoded
-	req       inspect.Request
-	resp      inspect.Response
 	dnsMsg    inspect.DNSMessage
 	redirects [8]inspect.Redirect
 	invite    inspect.Invite
-	sniBuf    [inspect.SNIBufLen]byte
 }
 
 // NewAuditor returns an auditor with cfg's rules and limits; zero fields of
@@ -129,16 +130,20 @@ func NewAuditor(cfg Config) *Auditor {
 	orDefault(&cfg.SignalLimit, def.SignalLimit)
 	orDefault(&cfg.MaxNames, def.MaxNames)
 	orDefault(&cfg.MaxReassembly, def.MaxReassembly)
-	return &Auditor{
+	orDefault(&cfg.Workers, 1)
+	a := &Auditor{
 		cfg:     cfg,
 		rules:   cfg.Rules,
-		table:   newFlowTable(),
 		dns:     map[addr]dnsName{},
 		learned: map[endpoint]*learnedEndpoint{},
 		lookups: map[string]*lookup{},
 		res:     newResults(cfg.Rules),
-		free:    make([]*flow, 0, 1024),
+		workers: min(cfg.Workers, numShards),
 	}
+	for i := range a.shards {
+		a.shards[i] = newShard(a, i)
+	}
+	return a
 }
 
 // orDefault sets a non-positive limit to its default.
@@ -151,18 +156,20 @@ func orDefault[T int | time.Duration](v *T, def T) {
 // Stats returns the counters so far.
 func (a *Auditor) Stats() Stats {
 	s := a.stats
-	s.Open = a.table.len()
+	for _, sh := range a.shards {
+		s.Open += sh.table.len()
+		s.Evicted += sh.evicted
+		s.ReassemblyDropped += sh.reasmDropped
+	}
 	s.Flows = a.res.flows + uint64(s.Open)
 	return s
 }
 
-// Packet feeds one packet. Packets should come in time order; a packet
-// older than the newest seen is taken as seen at the newest time.
-func (a *Auditor) Packet(p *capture.Packet) {
-	ts := p.Time
-	if ts < a.now {
-		ts = a.now
-	}
+// clock takes a packet's time, counts it and reports whether the idle
+// flows are due a sweep after it. Packets should come in time order; a
+// packet older than the newest seen is taken as seen at the newest time.
+func (a *Auditor) clock(p *capture.Packet) (ts int64, sweep bool) {
+	ts = max(p.Time, a.now)
 	a.now = ts
 	if a.stats.Packets == 0 {
 		a.stats.First, a.swept = ts, ts
@@ -170,8 +177,19 @@ func (a *Auditor) Packet(p *capture.Packet) {
 	a.stats.Last = ts
 	a.stats.Packets++
 	a.stats.Bytes += uint64(p.Length)
+	if ts-a.swept >= int64(time.Second) {
+		a.swept = ts
+		return ts, true
+	}
+	return ts, false
+}
 
-	d := &a.d
+// decodeCounts is what decoding packets counted.
+type decodeCounts struct{ malformed, nonIP, fragments uint64 }
+
+// decodePacket decodes p into d and returns the shard of its flow, or
+// noShard, with the flow's key in k: for an ICMP error, the flow it quotes.
+func decodePacket(p *capture.Packet, d *decoded, k *flowKey, c *decodeCounts) uint8 {
 	r := decode(p.Link, p.Data, d)
 	if r == decOK && d.snapCut && len(p.Data) >= p.Length {
 		// A length field runs past a frame that was captured whole: the
@@ -180,131 +198,129 @@ func (a *Auditor) Packet(p *capture.Packet) {
 	}
 	switch r {
 	case decMalformed:
-		a.stats.Malformed++
-		return
+		c.malformed++
+		return noShard
 	case decNotIP:
-		a.stats.NonIP++
-		return
+		c.nonIP++
+		return noShard
 	}
 	if d.fragment {
-		a.stats.Fragments++
+		c.fragments++
 	}
 	switch {
 	case d.laterFrag:
 	case d.proto == protoTCP || d.proto == protoUDP:
-		a.transport(d, ts, p.Length)
+		*k = makeKey(d.src, d.dst, d.proto)
+		return shardOf(k)
 	case d.quoted:
-		a.icmpError(d, ts)
+		*k = makeKey(d.qsrc, d.qdst, d.qproto)
+		return shardOf(k)
 	}
-	if ts-a.swept >= int64(time.Second) {
-		a.sweep(ts)
+	return noShard
+}
+
+func (a *Auditor) count(c *decodeCounts) {
+	a.stats.Malformed += c.malformed
+	a.stats.NonIP += c.nonIP
+	a.stats.Fragments += c.fragments
+}
+
+// Packet feeds one packet. Packets should come in time order; a packet
+// older than the newest seen is taken as seen at the newest time.
+func (a *Auditor) Packet(p *capture.Packet) {
+	ts, sweep := a.clock(p)
+	seq := a.seq
+	a.seq++
+	var c decodeCounts
+	var k flowKey
+	if s := decodePacket(p, &a.d, &k, &c); s != noShard {
+		a.shards[s].packet(&a.d, &k, ts, p.Length, seq)
+	}
+	a.count(&c)
+	if sweep {
+		a.sweep(ts, seq)
+	}
+	a.apply()
+}
+
+// sweep finishes, in every shard, the flows idle past the timeout after
+// packet seq.
+func (a *Auditor) sweep(now int64, seq uint64) {
+	for _, sh := range a.shards {
+		sh.sweep(now, seq)
 	}
 }
 
-// sweep finishes flows idle past the timeout.
-func (a *Auditor) sweep(now int64) {
-	a.swept = now
-	idle := int64(a.cfg.IdleTimeout)
-	for f := a.table.head; f != nil && now-f.last > idle; f = a.table.head {
-		a.finish(f, now)
-	}
-}
-
-func (a *Auditor) transport(d *decoded, ts int64, wireLen int) {
-	k := makeKey(d.src, d.dst, d.proto)
-	f := a.table.get(k)
-	syn := d.proto == protoTCP && d.tcpFlags&(flagSYN|flagACK) == flagSYN
-	if f != nil && syn && d.src == f.client && f.c2s.syns > 0 && d.seq != f.clientISN && (f.c2s.finAt|f.c2s.rstAt|f.s2c.finAt|f.s2c.rstAt) != 0 {
-		a.finish(f, ts) // the port pair is reused by a new connection
-		f = nil
-	}
-	if f == nil {
-		if a.table.len() >= a.cfg.MaxFlows {
-			a.stats.Evicted++
-			a.finish(a.table.head, ts)
-		}
-		f = a.newFlow(k, d, ts)
-	}
-	f.last = ts
-	a.table.touch(f)
-	dir := &f.c2s
-	fromClient := d.src == f.client
-	if !fromClient {
-		dir = &f.s2c
-	}
-	dir.packets++
-	dir.bytes += uint64(wireLen)
-	if d.proto == protoTCP {
-		dir.flags |= d.tcpFlags
-		switch {
-		case syn && fromClient:
-			if dir.syns == 0 {
-				dir.firstSYN = ts
-				f.clientISN = d.seq
-			}
-			dir.syns++
-			dir.lastSYN = ts
-		case d.tcpFlags&(flagSYN|flagACK) == flagSYN|flagACK && !fromClient:
-			f.synAck = true
-		}
-		if d.tcpFlags&flagFIN != 0 && dir.finAt == 0 {
-			dir.finAt = ts
-		}
-		if d.tcpFlags&flagRST != 0 && dir.rstAt == 0 {
-			dir.rstAt = ts
+// apply applies the shards' events in packet order: a merge of the shards'
+// logs, each in order.
+func (a *Auditor) apply() {
+	var logs [numShards][]event
+	n := 0
+	for _, sh := range a.shards {
+		if len(sh.events) > 0 {
+			logs[n] = sh.events
+			n++
 		}
 	}
-	if len(d.payload) == 0 {
+	if n == 0 {
 		return
 	}
-	dir.payload += uint64(len(d.payload))
-	if dir.firstPayload == 0 {
-		dir.firstPayload = ts
-	}
-	if d.proto == protoUDP {
-		a.inspectDatagram(f, d, fromClient, ts)
-		return
-	}
-	a.inspectSegment(f, d, fromClient, ts)
-}
-
-func (a *Auditor) newFlow(k flowKey, d *decoded, ts int64) *flow {
-	var f *flow
-	if n := len(a.free); n > 0 {
-		f, a.free = a.free[n-1], a.free[:n-1]
-		*f = flow{}
-	} else {
-		f = new(flow)
-	}
-	f.key, f.proto, f.first, f.client, f.server, f.cand = k, d.proto, ts, d.src, d.dst, candAll
-	if d.proto == protoTCP {
-		switch {
-		case d.tcpFlags&(flagSYN|flagACK) == flagSYN:
-		case d.tcpFlags&(flagSYN|flagACK) == flagSYN|flagACK:
-			f.client, f.server = d.dst, d.src
-		default:
-			f.midstream = true
-			if a.serverLike(d.src.port, d.dst.port) {
-				f.client, f.server = d.dst, d.src
+	for n > 1 {
+		best := 0
+		for i := 1; i < n; i++ {
+			if x, e := &logs[i][0], &logs[best][0]; x.seq < e.seq || x.seq == e.seq && x.order < e.order {
+				best = i
 			}
 		}
-	} else if a.portRank(d.src.port) > a.portRank(d.dst.port) {
-		// The first datagram seen comes from a server's port to a client's:
-		// a reply whose request came before the capture began.
-		f.client, f.server, f.midstream = d.dst, d.src, true
+		a.applyEvent(&logs[best][0])
+		if logs[best] = logs[best][1:]; len(logs[best]) == 0 {
+			n--
+			logs[best] = logs[n]
+		}
 	}
-	if n, ok := a.dns[f.server.ip]; ok && n.at <= ts {
+	for i := range logs[0] {
+		a.applyEvent(&logs[0][i])
+	}
+	for _, sh := range a.shards {
+		if len(sh.events) > 0 {
+			clear(sh.events) // drop the references to payloads and flows
+			sh.events = sh.events[:0]
+		}
+	}
+}
+
+func (a *Auditor) applyEvent(e *event) {
+	switch e.kind {
+	case evNew:
+		a.nameFlow(e.f)
+	case evDNS:
+		a.dnsMessage(e.p, e.ts, e.flag)
+	case evSignal:
+		a.signalling(e.f, e.p, e.flag, e.ts)
+	case evFinish:
+		a.judge(&a.res, e.f, e.ts)
+		if sh := a.shards[e.f.shard]; len(sh.free) < cap(sh.free) {
+			sh.free = append(sh.free, e.f) // reused by newFlow: a flood of short flows allocates nothing
+		}
+	}
+}
+
+// nameFlow names a new flow from what DNS answered about its server's
+// address and what signalling announced of its server's endpoint, before it
+// began.
+func (a *Auditor) nameFlow(f *flow) {
+	if n, ok := a.dns[f.server.ip]; ok && n.at <= f.first {
 		f.dnsHost = n.name
 	}
-	if l, ok := a.learned[f.server]; ok && l.at <= ts {
+	if l, ok := a.learned[f.server]; ok && l.at <= f.first {
 		f.learned = l
-		if l.host != "" {
-			// DESIGN: an MSNP XFR/RNG redirect names the server it points to.
+		if l.host != "" && f.host == "" {
+			// DESIGN: an MSNP XFR/RNG redirect names the server it points to
+			// (a name the flow's own bytes gave since, as the shard may have
+			// seen before this event applied, comes later and wins).
 			f.setHost(l.host, "msnp")
 		}
 	}
-	a.table.add(f)
-	return f
 }
 
 // serverLike reports whether, on a flow seen mid-stream, the side with
@@ -329,185 +345,6 @@ func (a *Auditor) portRank(p uint16) int {
 	return 0
 }
 
-// icmpError joins an ICMP error to the flow it quotes.
-func (a *Auditor) icmpError(d *decoded, ts int64) {
-	if d.proto == protoICMP && d.icmpType == 3 && d.icmpCode == 4 || d.proto == protoICMPv6 && d.icmpType == 2 {
-		return // "fragmentation needed" / "packet too big": path MTU discovery, not a block
-	}
-	f := a.table.get(makeKey(d.qsrc, d.qdst, d.qproto))
-	if f == nil || f.icmp {
-		return
-	}
-	f.icmp, f.icmpTyp, f.icmpCod, f.icmpAt, f.icmpBy = true, d.icmpType, d.icmpCode, ts, d.src.ip
-	if d.proto == protoICMPv6 {
-		f.icmpTyp |= 0x80 // remember the family in the type's top bit (ICMPv6 errors are < 128)
-	}
-}
-
-func (a *Auditor) inspectDatagram(f *flow, d *decoded, fromClient bool, ts int64) {
-	if f.server.port == 53 || f.client.port == 53 {
-		f.sig = sigDNS
-		a.dnsMessage(d.payload, ts, false)
-		return
-	}
-	if !fromClient || f.c2s.inspectDone {
-		return
-	}
-	f.c2s.inspectDone = true
-	switch {
-	case inspect.EchoProbe(d.payload) == inspect.Match:
-		f.sig = sigEcho
-	case inspect.SIP(d.payload) == inspect.Match:
-		f.sig = sigSIP
-	case inspect.TURN(d.payload) == inspect.Match:
-		f.sig = sigTURN
-	}
-}
-
-func (a *Auditor) inspectSegment(f *flow, d *decoded, fromClient bool, ts int64) {
-	p := d.payload
-	if f.server.port == 53 {
-		// DNS over TCP: messages that start a segment (most do) are read.
-		f.sig = sigDNS
-		a.dnsMessage(p, ts, true)
-		return
-	}
-	if fromClient {
-		if !f.c2s.inspectDone {
-			a.nameFromClient(f, d.seq, p)
-		} else if f.sig == sigMSNP {
-			a.signalling(f, &f.c2s, p, false, ts)
-		}
-		f.c2s.inspected += len(p)
-		return
-	}
-	switch {
-	case f.sig == sigHTTP || f.sig == sigGateway:
-		if f.httpStatus == 0 && !f.s2c.inspectDone {
-			f.s2c.inspectDone = true
-			if inspect.ParseResponse(p, &a.resp) != inspect.NoMatch && a.resp.Status > 0 {
-				f.httpStatus = a.resp.Status
-				if a.resp.XMSNMessenger {
-					f.sig = sigGateway
-				}
-			}
-		}
-	case f.sig == sigMSNP:
-		a.signalling(f, &f.s2c, p, true, ts)
-	case f.sig == sigNone && !f.s2c.inspectDone:
-		// A flow whose client's first bytes were not seen (mid-stream) or
-		// named nothing: MSNP servers answer in kind.
-		f.s2c.inspectDone = true
-		if _, r := inspect.MSNPCommand(p); r == inspect.Match {
-			f.sig = sigMSNP
-			a.signalling(f, &f.s2c, p, true, ts)
-		}
-	}
-	f.s2c.inspected += len(p)
-}
-
-// nameFromClient runs the inspectors on the client's first bytes, in stream
-// order, until one names the flow or none can.
-func (a *Auditor) nameFromClient(f *flow, seq uint32, p []byte) {
-	if f.reasm == nil {
-		base := seq
-		if f.c2s.syns > 0 {
-			base = f.clientISN + 1
-		}
-		if seq == base {
-			if a.nameClient(f, p) {
-				f.c2s.inspectDone = true
-				if f.sig == sigMSNP {
-					a.signalling(f, &f.c2s, p, false, f.last)
-				}
-				return
-			}
-		}
-		f.reasm = &reassembly{base: base}
-	}
-	before := cap(f.reasm.buf)
-	b := f.reasm.add(seq, p, a.cfg.InspectLimit)
-	a.reasmBytes += cap(f.reasm.buf) - before
-	if a.reasmBytes > a.cfg.MaxReassembly {
-		// Every flow's reassembly shares one budget: a flood of half-sent
-		// ClientHellos must not grow memory without bound.
-		a.stats.ReassemblyDropped++
-		a.endReassembly(f)
-		return
-	}
-	if len(b) > 0 && a.nameClient(f, b) || len(b) >= a.cfg.InspectLimit || f.c2s.inspected+len(p) >= 2*a.cfg.InspectLimit {
-		a.endReassembly(f)
-	}
-}
-
-// endReassembly stops naming a flow from its client's bytes and frees the
-// reassembly buffer.
-func (a *Auditor) endReassembly(f *flow) {
-	f.c2s.inspectDone = true
-	if f.reasm != nil {
-		a.reasmBytes -= cap(f.reasm.buf)
-		f.reasm = nil
-	}
-}
-
-// nameClient tries the client-side inspectors on the stream prefix b and
-// reports whether naming is finished (named, or nothing can match).
-func (a *Auditor) nameClient(f *flow, b []byte) bool {
-	more := false
-	try := func(c uint8, r inspect.Result) bool {
-		switch r {
-		case inspect.Match:
-			return true
-		case inspect.NoMatch:
-			f.cand &^= c
-		default:
-			more = true
-		}
-		return false
-	}
-	if f.cand&candTLS != 0 {
-		sni, r := inspect.ClientHelloSNIInto(b, &a.sniBuf)
-		if try(candTLS, r) {
-			f.sig = sigTLS
-			if len(sni) > 0 {
-				f.setHost(string(sni), "sni")
-			}
-			return true
-		}
-	}
-	if f.cand&candHTTP != 0 && try(candHTTP, inspect.ParseRequest(b, &a.req)) {
-		f.sig = sigHTTP
-		if string(a.req.Method) == "CONNECT" {
-			host, port, err := net.SplitHostPort(string(a.req.Target))
-			if n, perr := strconv.ParseUint(port, 10, 16); err == nil && perr == nil {
-				f.connect, f.connectTo = true, uint16(n)
-				f.setHost(host, "connect")
-			}
-		} else if len(a.req.Host) > 0 {
-			f.setHost(string(inspect.HostOnly(a.req.Host)), "http")
-		}
-		if inspect.IsGateway(&a.req) {
-			f.sig = sigGateway
-		}
-		return true
-	}
-	if f.cand&candMSNP != 0 {
-		if _, r := inspect.MSNPCommand(b); try(candMSNP, r) {
-			f.sig = sigMSNP
-			return true
-		}
-	}
-	if f.cand&candDirect != 0 && try(candDirect, inspect.DirectHandshake(b)) {
-		f.sig = sigDirect
-		return true
-	}
-	if f.cand&candSIP != 0 && try(candSIP, inspect.SIP(b)) {
-		f.sig = sigSIP
-		return true
-	}
-	return !more
-}
-
 // maxHostLen bounds a name from the wire (a DNS name has at most 253
 // characters); a longer one is cut there.
 const maxHostLen = 255
@@ -523,10 +360,7 @@ func (f *flow) setHost(h, source string) {
 
 // signalling scans an MSNP flow's segments for redirects to other servers
 // and for invitations that announce peer endpoints.
-func (a *Auditor) signalling(f *flow, dir *direction, p []byte, fromServer bool, ts int64) {
-	if dir.inspected >= a.cfg.SignalLimit {
-		return
-	}
+func (a *Auditor) signalling(f *flow, p []byte, fromServer bool, ts int64) {
 	if fromServer {
 		n := inspect.ScanRedirects(p, a.redirects[:])
 		for _, r := range a.redirects[:n] {

@@ -32,18 +32,19 @@ func compareEndpoints(x, y endpoint) int {
 	return cmp.Compare(x.port, y.port)
 }
 
-// direction holds one direction's counters.
+// direction holds one direction's counters, those every packet changes
+// first.
 type direction struct {
 	packets, bytes uint64
 	payload        uint64 // transport payload bytes
+	inspected      int    // payload bytes inspected so far
 	flags          uint8  // TCP flags seen, ORed
+	inspectDone    bool   // naming finished for this direction
 	firstPayload   int64  // time of the first payload byte, 0 if none
+	finAt, rstAt   int64  // time of the first FIN / RST, 0 if none
 	syns           int    // SYNs without ACK (client) or SYN-ACKs (server)
 	firstSYN       int64
 	lastSYN        int64
-	finAt, rstAt   int64 // time of the first FIN / RST, 0 if none
-	inspected      int   // payload bytes inspected so far
-	inspectDone    bool  // naming finished for this direction
 }
 
 // signature is the Messenger protocol signature a flow showed.
@@ -75,28 +76,32 @@ const (
 	candAll = candTLS | candHTTP | candMSNP | candDirect | candSIP
 )
 
-// flow is one entry of the flow table.
+// flow is one entry of the flow table. What every packet reads or changes
+// comes first, so that a packet touches few cache lines.
 type flow struct {
-	key            flowKey
 	client, server endpoint
 	proto          uint8
-	first, last    int64
-	midstream      bool // the capture did not see its start
+	sig            signature
+	cand           uint8 // client inspectors still possible
+	midstream      bool  // the capture did not see its start
+	synAck         bool
+	shard          uint8
+	last           int64
+	seq            uint64 // the last packet (or kernel update) seen: the order of the idle lists across shards
+	prev, next     *flow  // idle list, least recently seen first
 	c2s, s2c       direction
 	clientISN      uint32
-	synAck         bool
+	reasm          *reassembly
+	first          int64
 
 	host       string
 	hostSource string
 	dnsHost    string // the name a DNS answer gave the server's address before the flow began
 	connect    bool   // HTTP CONNECT through a proxy: host is the target
 	connectTo  uint16 // the CONNECT target's port
-	sig        signature
 	httpStatus int
 	learned    *learnedEndpoint
 
-	cand    uint8 // client inspectors still possible
-	reasm   *reassembly
 	slpApp  uint8 // the last invitation's application on a signalling flow (inspect.App)
 	icmp    bool
 	icmpTyp uint8
@@ -104,8 +109,6 @@ type flow struct {
 	icmpAt  int64
 	icmpBy  addr
 	kdrop   *kernelDrop // this host's kernel dropped packets of the flow (the eBPF engine saw it)
-
-	prev, next *flow // idle list, least recently seen first
 }
 
 // flowTable keeps flows by key and in order of last activity, so idle ones
@@ -115,19 +118,22 @@ type flowTable struct {
 	head, tail *flow
 }
 
-func newFlowTable() *flowTable { return &flowTable{m: make(map[flowKey]*flow, 1024)} }
+func newFlowTable() *flowTable { return &flowTable{m: make(map[flowKey]*flow, 64)} }
 
 func (t *flowTable) get(k flowKey) *flow { return t.m[k] }
+
+// key is the flow's key, made from its endpoints.
+func (f *flow) key() flowKey { return makeKey(f.client, f.server, f.proto) }
 
 func (t *flowTable) len() int { return len(t.m) }
 
 func (t *flowTable) add(f *flow) {
-	t.m[f.key] = f
+	t.m[f.key()] = f
 	t.pushBack(f)
 }
 
 func (t *flowTable) remove(f *flow) {
-	delete(t.m, f.key)
+	delete(t.m, f.key())
 	t.unlink(f)
 }
 

@@ -93,8 +93,22 @@ func (a *Auditor) KernelCounters(k *KernelFlow) {
 	}
 	if k.Last > f.last {
 		f.last = k.Last
-		a.table.touch(f)
+		a.touch(f)
 	}
+}
+
+// touch marks a flow as seen now, outside any packet.
+func (a *Auditor) touch(f *flow) {
+	sh := a.shards[f.shard]
+	sh.seq = a.seq
+	a.seq++
+	sh.touch(f)
+}
+
+// flowOf finds the flow of src and dst (in either direction), or nil.
+func (a *Auditor) flowOf(src, dst netip.AddrPort, proto uint8) *flow {
+	k := makeKey(endpointOf(src), endpointOf(dst), proto)
+	return a.shards[shardOf(&k)].table.get(k)
 }
 
 func (a *Auditor) mergeDir(d *direction, k *KernelDir) {
@@ -119,10 +133,11 @@ func (a *Auditor) mergeDir(d *direction, k *KernelDir) {
 func (a *Auditor) kernelFlow(src, dst netip.AddrPort, proto uint8, ts int64, fromDrop bool, flags uint8) *flow {
 	s, d := endpointOf(src), endpointOf(dst)
 	k := makeKey(s, d, proto)
-	if f := a.table.get(k); f != nil {
+	sh := a.shards[shardOf(&k)]
+	if f := sh.table.get(k); f != nil {
 		if fromDrop && ts > f.last {
 			f.last = ts
-			a.table.touch(f)
+			a.touch(f)
 		}
 		return f
 	}
@@ -132,13 +147,12 @@ func (a *Auditor) kernelFlow(src, dst netip.AddrPort, proto uint8, ts int64, fro
 	if ts == 0 {
 		ts = a.now
 	}
-	if a.table.len() >= a.cfg.MaxFlows {
-		a.stats.Evicted++
-		a.finish(a.table.head, a.now)
-	}
+	sh.seq, sh.order = a.seq, 0
+	a.seq++
 	dec := &decoded{src: s, dst: d, proto: proto, tcpFlags: flags}
-	f := a.newFlow(k, dec, ts)
+	f := sh.newFlow(dec, ts)
 	f.last = ts
+	a.apply()
 	return f
 }
 
@@ -150,14 +164,14 @@ func endpointOf(ap netip.AddrPort) endpoint {
 // either direction). The eBPF engine asks it of a kernel drop, which the
 // drop program reports from every network namespace of the host.
 func (a *Auditor) HasFlow(src, dst netip.AddrPort, proto uint8) bool {
-	return a.table.get(makeKey(endpointOf(src), endpointOf(dst), proto)) != nil
+	return a.flowOf(src, dst, proto) != nil
 }
 
 // WantsPayload reports whether the auditor still reads the payload of the
 // flow from src to dst to name or judge it. When it does not, the eBPF
 // engine stops sending the flow's payload (the kernel goes on counting it).
 func (a *Auditor) WantsPayload(src, dst netip.AddrPort, proto uint8) bool {
-	f := a.table.get(makeKey(endpointOf(src), endpointOf(dst), proto))
+	f := a.flowOf(src, dst, proto)
 	if f == nil {
 		return true
 	}

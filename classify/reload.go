@@ -115,8 +115,10 @@ func (a *Auditor) SetRules(rs *Rules) error {
 	for _, l := range a.learned {
 		move(l)
 	}
-	for f := a.table.head; f != nil; f = f.next {
-		move(f.learned)
+	for _, sh := range a.shards {
+		for f := sh.table.head; f != nil; f = f.next {
+			move(f.learned)
+		}
 	}
 
 	// A name's lookups keep the row they were matched to.

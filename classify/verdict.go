@@ -304,19 +304,6 @@ func cloneTallies(ts []tally) []tally {
 	return c
 }
 
-// finish judges a flow into the results and drops it from the table.
-func (a *Auditor) finish(f *flow, end int64) {
-	a.table.remove(f)
-	if f.reasm != nil {
-		a.reasmBytes -= cap(f.reasm.buf)
-		f.reasm = nil
-	}
-	a.judge(&a.res, f, end)
-	if len(a.free) < cap(a.free) {
-		a.free = append(a.free, f) // reused by newFlow: a flood of short flows allocates nothing
-	}
-}
-
 // judge judges a flow at time end, counts it and lists it in res.
 func (a *Auditor) judge(res *results, f *flow, end int64) {
 	res.flows++
@@ -453,10 +440,25 @@ func (t *tally) count(out Outcome, target string) {
 // Report finishes every flow still open and returns the report. The auditor
 // must not be fed afterwards.
 func (a *Auditor) Report(inputs []string, truncated bool) *Report {
-	for a.table.head != nil {
-		a.finish(a.table.head, a.now)
+	a.Close()
+	for _, f := range a.openFlows() {
+		a.shards[f.shard].drop(f)
+		a.judge(&a.res, f, a.now)
 	}
 	return a.report(&a.res, inputs, truncated)
+}
+
+// openFlows returns the flows open in every shard, least recently seen
+// first.
+func (a *Auditor) openFlows() []*flow {
+	var fs []*flow
+	for _, sh := range a.shards {
+		for f := sh.table.head; f != nil; f = f.next {
+			fs = append(fs, f)
+		}
+	}
+	slices.SortFunc(fs, func(x, y *flow) int { return cmp.Compare(x.seq, y.seq) })
+	return fs
 }
 
 // Snapshot returns the report as if the capture ended now, judging the open
@@ -464,7 +466,7 @@ func (a *Auditor) Report(inputs []string, truncated bool) *Report {
 // calls it on an interval.
 func (a *Auditor) Snapshot(inputs []string) *Report {
 	res := a.res.clone()
-	for f := a.table.head; f != nil; f = f.next {
+	for _, f := range a.openFlows() {
 		a.judge(&res, f, a.now)
 	}
 	return a.report(&res, inputs, false)
@@ -476,7 +478,10 @@ func (a *Auditor) Advance(now int64) {
 	if now > a.now {
 		a.now = now
 	}
-	a.sweep(a.now)
+	a.swept = a.now
+	a.sweep(a.now, a.seq)
+	a.seq++
+	a.apply()
 }
 
 func (a *Auditor) report(res *results, inputs []string, truncated bool) *Report {
@@ -585,7 +590,13 @@ func (t *tally) lookupsCounted() int { return t.outcomes[DNSFailed] + t.outcomes
 // failed attempts of the name's URL row and features.
 func (a *Auditor) finishLookups(res *results, end int64) []LookupRecord {
 	out := make([]LookupRecord, 0, len(a.lookups))
+	lks := make([]*lookup, 0, len(a.lookups))
 	for _, lk := range a.lookups {
+		lks = append(lks, lk)
+	}
+	// In name order: the tallies' names come out the same every run.
+	slices.SortFunc(lks, func(x, y *lookup) int { return strings.Compare(x.name, y.name) })
+	for _, lk := range lks {
 		var o Outcome
 		switch {
 		case lk.good > 0:
