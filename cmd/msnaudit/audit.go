@@ -7,6 +7,7 @@ import (
 	"fmt"
 	"io"
 	"os"
+	"runtime"
 	"runtime/debug"
 	"strings"
 
@@ -42,7 +43,7 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (on a terminal), always or never")
 	fs.BoolVar(&o.allFlows, "all-flows", false, "list every flow, not only Messenger and possible ones")
 	fs.BoolVar(&o.quiet, "quiet", false, "print no warnings or progress on standard error")
-	fs.BoolVar(&o.parallel, "parallel", true, "read (and decompress) the capture on one core while auditing on another")
+	fs.BoolVar(&o.parallel, "parallel", true, "read (and decompress) the capture on one goroutine while auditing on every core, the flows split by hash")
 	fs.Int64Var(&o.memLimit, "memory-limit", 80<<20, "soft memory limit in bytes for the Go runtime (ignored when GOMEMLIMIT is set); raise it with --max-flows")
 	addAuditorFlags(fs, &o.cfg)
 	// Flags may come before or after the files.
@@ -146,11 +147,23 @@ func runRules(args []string, stdout, stderr io.Writer) error {
 	return err
 }
 
-func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) error {
+func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stderr io.Writer) (err error) {
 	o, err := parseAuditFlags(args, stderr)
 	if err != nil {
 		return err
 	}
+	// Captures are parsed where the page cache maps them: one that shrinks
+	// meanwhile faults (SIGBUS) where its bytes were. That is an error, not
+	// a crash.
+	defer debug.SetPanicOnFault(debug.SetPanicOnFault(true))
+	defer func() {
+		if r := recover(); r != nil {
+			if !capture.IsFault(r) {
+				panic(r)
+			}
+			err = fmt.Errorf("%s: the capture changed while it was read (it shrank?): %v", strings.Join(o.inputs, ", "), r)
+		}
+	}()
 	if o.cfg.Rules, err = loadRules(o.rules); err != nil {
 		return err
 	}
@@ -161,6 +174,7 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	if o.parallel {
 		src = capture.Prefetch(src)
+		o.cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	defer src.Close()
 
@@ -169,14 +183,29 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	if !o.quiet {
 		bar = startProgress(stderr, o.inputs)
 	}
-	var p capture.Packet
 	truncated := false
-	for err == nil {
-		if err = src.Next(&p); err == nil {
-			a.Packet(&p)
-			bar.add(len(p.Data))
-			if a.Stats().Packets&0xffff == 0 && ctx.Err() != nil {
+	if b, ok := src.(capture.Batcher); ok {
+		for err == nil {
+			var pkts []capture.Packet
+			if pkts, err = b.NextBatch(); err == nil {
+				a.Batch(pkts)
+				n := 0
+				for i := range pkts {
+					n += len(pkts[i].Data)
+				}
+				bar.add(n)
 				err = ctx.Err()
+			}
+		}
+	} else {
+		var p capture.Packet
+		for err == nil {
+			if err = src.Next(&p); err == nil {
+				a.Packet(&p)
+				bar.add(len(p.Data))
+				if a.Stats().Packets&0xffff == 0 && ctx.Err() != nil {
+					err = ctx.Err()
+				}
 			}
 		}
 	}
