@@ -210,10 +210,10 @@ func decodePacket(p *capture.Packet, d *decoded, k *flowKey, c *decodeCounts) ui
 	switch {
 	case d.laterFrag:
 	case d.proto == protoTCP || d.proto == protoUDP:
-		*k = makeKey(d.src, d.dst, d.proto)
+		k.set(&d.src, &d.dst, d.proto)
 		return shardOf(k)
 	case d.quoted:
-		*k = makeKey(d.qsrc, d.qdst, d.qproto)
+		k.set(&d.qsrc, &d.qdst, d.qproto)
 		return shardOf(k)
 	}
 	return noShard
@@ -233,12 +233,15 @@ func (a *Auditor) Packet(p *capture.Packet) {
 	a.seq++
 	var c decodeCounts
 	var k flowKey
-	if s := decodePacket(p, &a.d, &k, &c); s != noShard {
+	s := decodePacket(p, &a.d, &k, &c)
+	if s != noShard {
 		a.shards[s].packet(&a.d, &k, ts, p.Length, seq)
 	}
 	a.count(&c)
 	if sweep {
 		a.sweep(ts, seq)
+	} else if s == noShard || len(a.shards[s].events) == 0 {
+		return // no shard logged an event
 	}
 	a.apply()
 }

@@ -62,7 +62,13 @@ const (
 	decMalformed              // headers inconsistent with their lengths
 )
 
-var v4Prefix = [12]byte{10: 0xff, 11: 0xff}
+// v4Addr is the IPv4-mapped form of the address b[:4], written as two
+// words: the flow key reads it back as words (byte-wise stores would stall
+// those loads).
+func v4Addr(b []byte) (a addr) {
+	binary.LittleEndian.PutUint64(a[8:], 0xffff0000|uint64(binary.LittleEndian.Uint32(b))<<32)
+	return a
+}
 
 // decode parses the link, network and transport headers of data into d.
 // It never allocates and never reads past data.
@@ -143,11 +149,7 @@ func decodeIPv4(b []byte, d *decoded, inner bool) decodeResult {
 	if ihl < 20 || total < ihl || len(b) < ihl {
 		return decMalformed
 	}
-	var src, dst addr
-	copy(src[:12], v4Prefix[:])
-	copy(dst[:12], v4Prefix[:])
-	copy(src[12:], b[12:16])
-	copy(dst[12:], b[16:20])
+	src, dst := v4Addr(b[12:16]), v4Addr(b[16:20])
 	proto := b[9]
 	frag := binary.BigEndian.Uint16(b[6:])
 	offset, more := frag&0x1fff, frag&0x2000 != 0

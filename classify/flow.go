@@ -12,16 +12,21 @@ type flowKey struct {
 	proto uint8
 }
 
-func makeKey(src, dst endpoint, proto uint8) flowKey {
-	if less(dst, src) {
-		src, dst = dst, src
-	}
-	return flowKey{src, dst, proto}
+func makeKey(src, dst endpoint, proto uint8) (k flowKey) {
+	k.set(&src, &dst, proto)
+	return k
 }
 
-func less(x, y endpoint) bool { return compareEndpoints(x, y) < 0 }
+// set makes k the key of the flow between src and dst, in place: endpoints
+// are compared as words, not copied around by value.
+func (k *flowKey) set(src, dst *endpoint, proto uint8) {
+	if compareEndpoints(dst, src) < 0 {
+		src, dst = dst, src
+	}
+	k.a, k.b, k.proto = *src, *dst, proto
+}
 
-func compareEndpoints(x, y endpoint) int {
+func compareEndpoints(x, y *endpoint) int {
 	// Two 64-bit halves compare as the 16 bytes do, without a call.
 	if a, b := binary.BigEndian.Uint64(x.ip[:8]), binary.BigEndian.Uint64(y.ip[:8]); a != b {
 		return cmp.Compare(a, b)

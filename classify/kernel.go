@@ -160,13 +160,6 @@ func endpointOf(ap netip.AddrPort) endpoint {
 	return endpoint{ip: ap.Addr().As16(), port: ap.Port()}
 }
 
-// HasFlow reports whether the auditor has the flow of src and dst open (in
-// either direction). The eBPF engine asks it of a kernel drop, which the
-// drop program reports from every network namespace of the host.
-func (a *Auditor) HasFlow(src, dst netip.AddrPort, proto uint8) bool {
-	return a.flowOf(src, dst, proto) != nil
-}
-
 // WantsPayload reports whether the auditor still reads the payload of the
 // flow from src to dst to name or judge it. When it does not, the eBPF
 // engine stops sending the flow's payload (the kernel goes on counting it).

@@ -185,17 +185,17 @@ func TestWantsPayload(t *testing.T) {
 
 // TestKernelCountersWithoutPackets: a kernel entry with no packet counted
 // (the drop program made it, for a drop that was ordinary or in another
-// namespace) makes no flow; HasFlow tells open flows, either way round.
+// namespace) makes no flow; flowOf finds open flows, either way round.
 func TestKernelCountersWithoutPackets(t *testing.T) {
 	a := NewAuditor(DefaultConfig())
 	a.Advance(1 * sec)
 	a.KernelCounters(&KernelFlow{Client: kCli, Server: kSrv, Proto: protoTCP, First: 1 * sec, Last: 1 * sec})
-	if r := a.Snapshot(nil); len(r.Flows) != 0 || r.Capture.FlowsTotal != 0 || a.HasFlow(kCli, kSrv, protoTCP) {
+	if r := a.Snapshot(nil); len(r.Flows) != 0 || r.Capture.FlowsTotal != 0 || a.flowOf(kCli, kSrv, protoTCP) != nil {
 		t.Errorf("an uncounted kernel entry made a flow: %+v", r.Flows)
 	}
 	a.KernelCounters(&KernelFlow{Client: kCli, Server: kSrv, Proto: protoTCP, First: 1 * sec, Last: 1 * sec,
 		C2S: KernelDir{Packets: 1, Bytes: 74, Flags: flagSYN}})
-	if !a.HasFlow(kCli, kSrv, protoTCP) || !a.HasFlow(kSrv, kCli, protoTCP) || a.HasFlow(kCli, kSrv, protoUDP) {
-		t.Error("HasFlow does not see the counted flow both ways round, or sees it as UDP")
+	if a.flowOf(kCli, kSrv, protoTCP) == nil || a.flowOf(kSrv, kCli, protoTCP) == nil || a.flowOf(kCli, kSrv, protoUDP) != nil {
+		t.Error("flowOf does not see the counted flow both ways round, or sees it as UDP")
 	}
 }

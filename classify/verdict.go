@@ -517,10 +517,10 @@ func (a *Auditor) report(res *results, inputs []string, truncated bool) *Report 
 		if x.first != y.first {
 			return cmp.Compare(x.first, y.first)
 		}
-		if c := compareEndpoints(x.client, y.client); c != 0 {
+		if c := compareEndpoints(&x.client, &y.client); c != 0 {
 			return c
 		}
-		return compareEndpoints(x.server, y.server)
+		return compareEndpoints(&x.server, &y.server)
 	})
 	for i := range listed {
 		r.Flows = append(r.Flows, a.flowRecord(&listed[i]))

@@ -43,7 +43,8 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 	fs.StringVar(&o.color, "color", "auto", "colour the table: auto (on a terminal), always or never")
 	fs.BoolVar(&o.allFlows, "all-flows", false, "list every flow, not only Messenger and possible ones")
 	fs.BoolVar(&o.quiet, "quiet", false, "print no warnings or progress on standard error")
-	fs.BoolVar(&o.parallel, "parallel", true, "read (and decompress) the capture on one goroutine while auditing on every core, the flows split by hash")
+	fs.BoolVar(&o.parallel, "parallel", true, "read (and decompress) the capture on one goroutine while --workers goroutines audit it, the flows split by hash")
+	fs.IntVar(&o.cfg.Workers, "workers", runtime.GOMAXPROCS(0), "with --parallel, goroutines auditing (up to 16); the report is the same for any number")
 	fs.Int64Var(&o.memLimit, "memory-limit", 80<<20, "soft memory limit in bytes for the Go runtime (ignored when GOMEMLIMIT is set); raise it with --max-flows")
 	addAuditorFlags(fs, &o.cfg)
 	// Flags may come before or after the files.
@@ -68,6 +69,8 @@ func parseAuditFlags(args []string, stderr io.Writer) (*auditOptions, error) {
 		return nil, usageError{fmt.Sprintf("--format %q is not table, json, markdown or csv", o.format)}
 	case !oneOf(o.color, "auto", "always", "never"):
 		return nil, usageError{fmt.Sprintf("--color %q is not auto, always or never", o.color)}
+	case o.cfg.Workers <= 0:
+		return nil, usageError{"--workers must be at least 1"}
 	case o.cfg.MaxFlows <= 0 || o.cfg.MaxListed <= 0 || o.cfg.MaxReassembly <= 0:
 		return nil, usageError{"--max-flows, --max-listed and --max-reassembly must be positive"}
 	case o.cfg.IdleTimeout <= 0 || o.cfg.Grace < 0:
@@ -174,7 +177,6 @@ func runAudit(ctx context.Context, args []string, stdin io.Reader, stdout, stder
 	}
 	if o.parallel {
 		src = capture.Prefetch(src)
-		o.cfg.Workers = runtime.GOMAXPROCS(0)
 	}
 	defer src.Close()
 
