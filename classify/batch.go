@@ -41,8 +41,7 @@ func (a *Auditor) Batch(pkts []capture.Packet) {
 	}
 	a.pool.run(a, phaseFeed)
 	a.apply()
-	clear(b.d) // drop the references to the packets' bytes
-	b.pkts = nil
+	b.pkts = nil // (b.d still points into the last batch's bytes until the next one)
 }
 
 // Close stops Batch's goroutines. The auditor can still be fed; a later

@@ -177,3 +177,31 @@ func BenchmarkFeed(b *testing.B) {
 		})
 	}
 }
+
+// TestReportCountsShardEvictions: flows evicted past --max-flows and
+// reassemblies given up for the memory budget, counted by the shards, reach
+// the report.
+func TestReportCountsShardEvictions(t *testing.T) {
+	cfg := DefaultConfig()
+	cfg.MaxFlows, cfg.MaxReassembly = 16, 16 // one flow and one byte of reassembly per shard
+	var evicted, dropped uint64
+	for _, f := range []string{"../testdata/outcomes.pcapng", "../testdata/tls-split.pcap"} {
+		pkts, _ := readAll(t, f)
+		for _, workers := range []int{1, 2} {
+			cfg.Workers = workers
+			a := NewAuditor(cfg)
+			a.Batch(pkts)
+			st := a.Stats()
+			r := a.Report(nil, false)
+			if r.Capture.FlowsEvicted != st.Evicted || r.Capture.ReassemblyDropped != st.ReassemblyDropped {
+				t.Errorf("%s, %d workers: stats evicted %d, reassembly dropped %d; report %d, %d",
+					f, workers, st.Evicted, st.ReassemblyDropped, r.Capture.FlowsEvicted, r.Capture.ReassemblyDropped)
+			}
+			evicted += st.Evicted
+			dropped += st.ReassemblyDropped
+		}
+	}
+	if evicted == 0 || dropped == 0 {
+		t.Errorf("nothing to compare: %d evicted, %d reassemblies dropped", evicted, dropped)
+	}
+}

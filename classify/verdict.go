@@ -488,6 +488,7 @@ func (a *Auditor) report(res *results, inputs []string, truncated bool) *Report 
 	end := a.now
 	lookups := a.finishLookups(res, end)
 	rs := a.rules
+	st := a.Stats() // with the shards' counts
 	r := &Report{
 		Schema: Schema,
 		Rules:  rs.Title,
@@ -502,9 +503,9 @@ func (a *Auditor) report(res *results, inputs []string, truncated bool) *Report 
 			Fragments:         a.stats.Fragments,
 			NonIP:             a.stats.NonIP,
 			FlowsTotal:        res.flows,
-			FlowsEvicted:      a.stats.Evicted,
+			FlowsEvicted:      st.Evicted,
 			FlowsOmitted:      res.omitted,
-			ReassemblyDropped: a.stats.ReassemblyDropped,
+			ReassemblyDropped: st.ReassemblyDropped,
 		},
 		Features: make([]FeatureResult, len(rs.Features)),
 		URLs:     make([]URLResult, len(rs.URLs)),
