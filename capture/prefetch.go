@@ -26,7 +26,7 @@ func Prefetch(src Source) Source {
 const (
 	prefetchDepth = 4
 	batchPackets  = 4096
-	batchBytes    = 2 << 20
+	batchBytes    = 1 << 20
 )
 
 type batch struct {

@@ -17,7 +17,8 @@
 #   cat              cat F > /dev/null                          reading floor
 #   gzip             gzip -dc F.gz > /dev/null                   decompression floor
 #   tcpdump          tcpdump -r F -w /dev/null                   libpcap read and write (-Z root as root)
-#   msnaudit         msnaudit audit --format json -o R F         the default: reader and auditor on two cores
+#   msnaudit         msnaudit audit --format json -o R F         the default: a reader, and auditors on every core
+#   msnaudit-1worker ... --workers 1                             a reader and one auditor
 #   msnaudit-serial  ... --parallel=false                        one goroutine
 #   msnaudit-pcapng  msnaudit on F.pcapng
 #   msnaudit-gz      msnaudit on F.pcap.gz
@@ -114,7 +115,7 @@ ensure gzip gzip gzip
 ensure tcpdump tcpdump tcpdump
 ensure tshark tshark tshark
 ensure ndpi ndpiReader ndpi
-for r in msnaudit msnaudit-serial msnaudit-pcapng msnaudit-gz; do
+for r in msnaudit msnaudit-1worker msnaudit-serial msnaudit-pcapng msnaudit-gz; do
 	skipped "$r" || have[$r]=1
 done
 
@@ -152,12 +153,13 @@ cat "$pcap" "$pcapng" "$gz" >/dev/null
 
 # ---------------------------------------------------------------- runs
 
-rows=(cat gzip tcpdump msnaudit msnaudit-serial msnaudit-pcapng msnaudit-gz ndpi tshark)
+rows=(cat gzip tcpdump msnaudit msnaudit-1worker msnaudit-serial msnaudit-pcapng msnaudit-gz ndpi tshark)
 declare -A label walls rsss cpus failed
 label[cat]='cat (pcap)'
 label[gzip]='gzip -dc (pcap.gz)'
 label[tcpdump]='tcpdump -r -w /dev/null'
 label[msnaudit]='msnaudit (pcap)'
+label[msnaudit-1worker]='msnaudit --workers=1 (pcap)'
 label[msnaudit-serial]='msnaudit --parallel=false (pcap)'
 label[msnaudit-pcapng]='msnaudit (pcapng)'
 label[msnaudit-gz]='msnaudit (pcap.gz)'
@@ -186,6 +188,7 @@ run_row() { # row
 	gzip) timed "$row" /dev/null "$err" gzip -dc "$gz" ;;
 	tcpdump) timed "$row" /dev/null "$err" tcpdump "${tcpdump_root[@]}" -r "$pcap" -w /dev/null ;;
 	msnaudit) timed "$row" /dev/null "$err" "$dir/msnaudit" audit --format json -o "$report" "$pcap" ;;
+	msnaudit-1worker) timed "$row" /dev/null "$err" "$dir/msnaudit" audit --workers 1 --format json -o "$dir/report-1worker.json" "$pcap" ;;
 	msnaudit-serial) timed "$row" /dev/null "$err" "$dir/msnaudit" audit --parallel=false --format json -o "$dir/report-serial.json" "$pcap" ;;
 	msnaudit-pcapng) timed "$row" /dev/null "$err" "$dir/msnaudit" audit --format json -o "$dir/report-pcapng.json" "$pcapng" ;;
 	msnaudit-gz) timed "$row" /dev/null "$err" "$dir/msnaudit" audit --format json -o "$dir/report-gz.json" "$gz" ;;
@@ -270,4 +273,12 @@ for row in "${rows[@]}"; do
 	[[ -n ${failed[$row]:-} ]] && echo "failed: ${label[$row]} (see $dir/stderr.$row)"
 done
 [[ -f $report ]] && echo "msnaudit's report: $report"
+for r in 1worker serial; do # the same capture, so the same bytes
+	[[ -f $report && -f $dir/report-$r.json ]] || continue
+	if cmp -s "$report" "$dir/report-$r.json"; then
+		echo "report-$r.json is identical to the default run's"
+	else
+		echo "report-$r.json DIFFERS from the default run's"
+	fi
+done
 exit 0
