@@ -33,16 +33,7 @@ func TestForwardedPacketsCountedOnce(t *testing.T) {
 	for i, mode := range []string{AttachTCX, AttachTC} {
 		t.Run(mode, func(t *testing.T) {
 			e := loadEngineIn(t, gw, Options{Interfaces: []string{"gc", "gs"}, AttachMode: mode})
-			const n = 30
-			c, s := ap(fmt.Sprintf("10.231.30.1:%d", 41000+i)), ap("10.231.31.2:40000")
-			udpEcho(t, cli, srv, c, s, n)
-			f, ok := flowOf(t, e, c, s)
-			if !ok {
-				t.Fatalf("no kernel flow %s -> %s: %+v", c, s, flows(t, e))
-			}
-			if f.AB.Packets != n || f.BA.Packets != n {
-				t.Errorf("forwarded flow %s <-> %s: %d and %d packets counted, want %d each way", f.A, f.B, f.AB.Packets, f.BA.Packets, n)
-			}
+			echoCounted(t, e, cli, srv, ap(fmt.Sprintf("10.231.30.1:%d", 41000+i)), ap("10.231.31.2:40000"), 30)
 			e.Close()
 		})
 	}

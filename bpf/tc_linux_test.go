@@ -121,6 +121,20 @@ func udpEcho(t *testing.T, left, right string, src, dst netip.AddrPort, n int) {
 	}
 }
 
+// echoCounted echoes n datagrams from src in namespace left to dst in
+// namespace right and checks that the engine counted each, once, both ways.
+func echoCounted(t *testing.T, e *Engine, left, right string, src, dst netip.AddrPort, n int) {
+	t.Helper()
+	udpEcho(t, left, right, src, dst, n)
+	f, ok := flowOf(t, e, src, dst)
+	if !ok {
+		t.Fatalf("no kernel flow %s -> %s: %+v", src, dst, flows(t, e))
+	}
+	if f.AB.Packets != uint64(n) || f.BA.Packets != uint64(n) {
+		t.Errorf("kernel flow %s <-> %s: %d and %d packets counted, want %d each way", f.A, f.B, f.AB.Packets, f.BA.Packets, n)
+	}
+}
+
 // flowOf finds the kernel's flow between a and b.
 func flowOf(t *testing.T, e *Engine, a, b netip.AddrPort) (Flow, bool) {
 	t.Helper()
@@ -152,16 +166,7 @@ func TestAttachTCCountsAndCleansUp(t *testing.T) {
 		}
 	}
 
-	const n = 25
-	cli, srv := ap("10.231.21.1:41000"), ap("10.231.21.2:40000")
-	udpEcho(t, left, right, cli, srv, n)
-	f, ok := flowOf(t, e, cli, srv)
-	if !ok {
-		t.Fatalf("no kernel flow %s -> %s: %+v", cli, srv, flows(t, e))
-	}
-	if f.AB.Packets != n || f.BA.Packets != n {
-		t.Errorf("kernel flow %s <-> %s: %d and %d packets, want %d each way", f.A, f.B, f.AB.Packets, f.BA.Packets, n)
-	}
+	echoCounted(t, e, left, right, ap("10.231.21.1:41000"), ap("10.231.21.2:40000"), 25)
 
 	if err := e.Close(); err != nil {
 		t.Fatalf("Close: %v", err)
