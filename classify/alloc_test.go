@@ -122,12 +122,24 @@ func FuzzAudit(f *testing.F) {
 		src.Close()
 	}
 	f.Fuzz(func(t *testing.T, link uint8, p1, p2 []byte) {
-		a := NewAuditor(DefaultConfig())
+		// Fed one by one, and in one batch on two goroutines: no panic, and
+		// the same report.
 		lt := []capture.LinkType{capture.LinkEthernet, capture.LinkRaw, capture.LinkLinuxSLL, capture.LinkLinuxSLL2, capture.LinkNull}[int(link)%5]
-		for i, d := range [][]byte{p1, p2, p1} {
-			a.Packet(&capture.Packet{Data: d, Length: len(d), Time: int64(i) * 1e9, Link: lt})
+		var pkts []capture.Packet
+		for i, d := range [][]byte{p1, p2, p1, p2} {
+			pkts = append(pkts, capture.Packet{Data: d, Length: len(d), Time: int64(i) * 1e9, Link: lt})
 		}
-		a.Report(nil, false)
+		a := NewAuditor(DefaultConfig())
+		for i := range pkts {
+			a.Packet(&pkts[i])
+		}
+		cfg := DefaultConfig()
+		cfg.Workers = 2
+		b := NewAuditor(cfg)
+		b.Batch(pkts)
+		if x, y := reportJSON(t, a, false), reportJSON(t, b, false); x != y {
+			t.Errorf("Packet and Batch disagree:\n%s\n%s", x, y)
+		}
 	})
 }
 
