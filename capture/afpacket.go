@@ -50,6 +50,10 @@ type LiveSource interface {
 	Interfaces() []Interface
 	// Stats returns the kernel's counters so far (after Close: the last ones).
 	Stats() ([]IfaceStats, error)
+	// SetFilter replaces every socket's filter with filter's for its link
+	// type (LiveOptions.Filter), as a new rule table asks; it needs no
+	// privilege. Packets the sockets queued already are read still.
+	SetFilter(filter func(LinkType) ([]bpf.RawInstruction, error)) error
 }
 
 // Errors of live capture, wrapped in an *IfaceError naming the interface.

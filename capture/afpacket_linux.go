@@ -472,6 +472,24 @@ func (s *liveSource) ready(i int, t int64) bool {
 	return true
 }
 
+// SetFilter implements LiveSource.
+func (s *liveSource) SetFilter(filter func(LinkType) ([]bpf.RawInstruction, error)) error {
+	for _, w := range s.workers {
+		link := LinkEthernet
+		if w.cooked {
+			link = LinkRaw // SOCK_DGRAM sockets' filters see the IP header first
+		}
+		f, err := filter(link)
+		if err != nil {
+			return fmt.Errorf("interface %s: %w", w.name, err)
+		}
+		if err := w.tp.SetBPF(f); err != nil {
+			return &IfaceError{w.name, fmt.Errorf("install the socket filter: %w", err)}
+		}
+	}
+	return nil
+}
+
 func (s *liveSource) Interfaces() []Interface { return append([]Interface(nil), s.ifaces...) }
 
 // Stats returns the kernel's counters per interface.

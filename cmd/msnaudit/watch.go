@@ -145,7 +145,7 @@ func runWatch(ctx context.Context, args []string, stdout, stderr io.Writer) erro
 		if _, err := classify.SocketFilter(rs); err != nil {
 			return err
 		}
-		lopts.Filter = func(l capture.LinkType) ([]bpf.RawInstruction, error) { return classify.SocketFilterFor(rs, l) }
+		lopts.Filter = socketFilter(rs)
 		what = "Messenger ports, DNS, ICMP errors and TCP handshakes"
 	}
 	warn := func(format string, a ...any) {
@@ -483,4 +483,9 @@ func (o *pcapngFile) finish() error {
 	}
 	o.done = true
 	return nil
+}
+
+// socketFilter is the AF_PACKET sockets' filter for rule table rs.
+func socketFilter(rs *classify.Rules) func(capture.LinkType) ([]bpf.RawInstruction, error) {
+	return func(l capture.LinkType) ([]bpf.RawInstruction, error) { return classify.SocketFilterFor(rs, l) }
 }

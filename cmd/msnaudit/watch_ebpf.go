@@ -99,7 +99,7 @@ func openLiveEngine(o *watchOptions, rs *classify.Rules, lopts capture.LiveOptio
 	if err != nil {
 		return nil, err
 	}
-	return &afpacketEngine{LiveSource: src,
+	return &afpacketEngine{LiveSource: src, filtered: lopts.Filter != nil,
 		what: fmt.Sprintf("%s; %d %s per interface, %d MiB ring", what, o.workers, plural(o.workers, "worker", "workers"), lopts.BufferMB)}, nil
 }
 
@@ -107,7 +107,17 @@ func openLiveEngine(o *watchOptions, rs *classify.Rules, lopts capture.LiveOptio
 // passes is read.
 type afpacketEngine struct {
 	capture.LiveSource
-	what string
+	filtered bool // a socket filter selects packets (not --all-traffic)
+	what     string
+}
+
+// reloadRules installs the socket filter of a reloaded rule table, which
+// may select ports the old one did not.
+func (e *afpacketEngine) reloadRules(rs *classify.Rules) error {
+	if !e.filtered {
+		return nil // --all-traffic
+	}
+	return e.SetFilter(socketFilter(rs))
 }
 
 func (e *afpacketEngine) next(_ *classify.Auditor, p *capture.Packet) error { return e.Next(p) }

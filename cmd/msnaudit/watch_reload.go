@@ -25,7 +25,6 @@ import (
 	"io"
 	"os"
 	"os/signal"
-	"slices"
 	"sync"
 	"syscall"
 	"time"
@@ -36,7 +35,8 @@ import (
 )
 
 // rulesReloader is an engine that selects packets in the kernel by the rule
-// table (the eBPF engine's port classes) and can take a new one.
+// table (the eBPF engine's port classes, AF_PACKET's socket filters) and can
+// take a new one.
 type rulesReloader interface {
 	reloadRules(rs *classify.Rules) error
 }
@@ -178,7 +178,6 @@ func (g *watchGuard) reload(a *classify.Auditor, m *metrics, engine any) {
 		refuse(fmt.Errorf("%s: %w", g.o.rules, err))
 		return
 	}
-	old := g.rules
 	g.rules = rs
 	if m != nil {
 		m.setRules(rs)
@@ -189,19 +188,7 @@ func (g *watchGuard) reload(a *classify.Auditor, m *metrics, engine any) {
 		if err := r.reloadRules(rs); err != nil {
 			g.warn("SIGHUP: the capture engine keeps selecting packets by the old rules (%v)", err)
 		}
-		return
 	}
-	if !g.o.allTraffic && !sameFilter(old, rs) {
-		g.warn("SIGHUP: the kernel still selects packets by the ports of the rules the watch started with: " +
-			"ports only the new rules name are not captured until it restarts (or runs with --all-traffic)")
-	}
-}
-
-// sameFilter reports whether two rule tables give the same socket filter.
-func sameFilter(a, b *classify.Rules) bool {
-	fa, erra := classify.SocketFilter(a)
-	fb, errb := classify.SocketFilter(b)
-	return erra == nil && errb == nil && slices.Equal(fa, fb)
 }
 
 // writeReport writes the final report: to -o, or to standard output; and

@@ -25,26 +25,29 @@ import (
 	"github.com/msnaudit/msnaudit/classify"
 )
 
-const reloadRoleEnv = "MSNAUDIT_RELOAD_HOSTS"
+const (
+	reloadRoleEnv = "MSNAUDIT_RELOAD_HOSTS"
+	reloadPortEnv = "MSNAUDIT_RELOAD_PORT"
+)
 
-// TestReloadHelperProcess serves HTTP on 127.0.0.1:80 and makes one
-// request to it per host of $MSNAUDIT_RELOAD_HOSTS (comma-separated), with
-// that Host header; it prints "HOST CLIENT-ADDRESS" per request. Run inside
-// a namespace by the tests below.
+// TestReloadHelperProcess serves HTTP on 127.0.0.1:$MSNAUDIT_RELOAD_PORT
+// and makes one request to it per host of $MSNAUDIT_RELOAD_HOSTS
+// (comma-separated), with that Host header; it prints "HOST CLIENT-ADDRESS"
+// per request. Run inside a namespace by the tests below.
 func TestReloadHelperProcess(t *testing.T) {
 	hosts := os.Getenv(reloadRoleEnv)
 	if hosts == "" {
 		t.Skip("the helper process of TestWatchReloadRules")
 	}
-	if err := reloadHelper(strings.Split(hosts, ",")); err != nil {
+	if err := reloadHelper(os.Getenv(reloadPortEnv), strings.Split(hosts, ",")); err != nil {
 		fmt.Fprintln(os.Stderr, "http helper:", err)
 		os.Exit(1)
 	}
 	os.Exit(0)
 }
 
-func reloadHelper(hosts []string) error {
-	ln, err := net.Listen("tcp", "127.0.0.1:80")
+func reloadHelper(port string, hosts []string) error {
+	ln, err := net.Listen("tcp", "127.0.0.1:"+port)
 	if err != nil {
 		return err
 	}
@@ -69,7 +72,7 @@ func reloadHelper(hosts []string) error {
 		}
 	}()
 	for _, h := range hosts {
-		c, err := net.DialTimeout("tcp", "127.0.0.1:80", 5*time.Second)
+		c, err := net.DialTimeout("tcp", ln.Addr().String(), 5*time.Second)
 		if err != nil {
 			return err
 		}
@@ -85,12 +88,17 @@ func reloadHelper(hosts []string) error {
 	return nil
 }
 
-// httpFrom makes the helper's requests in ns and returns each host's
-// client address.
+// httpFrom makes the helper's requests to port 80 in ns and returns each
+// host's client address.
 func httpFrom(t *testing.T, ns string, hosts ...string) map[string]string {
 	t.Helper()
+	return httpFromPort(t, ns, "80", hosts...)
+}
+
+func httpFromPort(t *testing.T, ns, port string, hosts ...string) map[string]string {
+	t.Helper()
 	cmd := exec.Command("ip", "netns", "exec", ns, os.Args[0], "-test.run=^TestReloadHelperProcess$")
-	cmd.Env = append(os.Environ(), reloadRoleEnv+"="+strings.Join(hosts, ","))
+	cmd.Env = append(os.Environ(), reloadRoleEnv+"="+strings.Join(hosts, ","), reloadPortEnv+"="+port)
 	cmd.Stderr = os.Stderr
 	out, err := cmd.Output()
 	if err != nil {
@@ -188,13 +196,18 @@ func TestWatchReloadRules(t *testing.T) {
 	hup(`msnaudit: SIGHUP: ` + rules + `: the new rules drop the URL row "http://rad.msn.com"`)
 	const row = "http://*.escargot.example"
 	write(strings.Replace(base, `title text="Windows Live Messenger 2009 (KB 960820)"`, `title text="Escargot"`, 1) +
-		"url url=" + row + ` features=signin source=practice function="Escargot"` + "\n")
+		"url url=" + row + ` features=signin source=practice function="Escargot"` + "\n" +
+		"port proto=tcp port=8864 class=distinctive features=signin\n")
 	hup("msnaudit: SIGHUP: rules read again from " + rules)
 	waitMetric(t, ns, url, `msnaudit_url_attempts_total{url="`+row+`"} 0`, 100*time.Millisecond)
 
-	// After: the name the new rules know.
+	// After: the name the new rules know; and a request to a port only the
+	// new rules name, whose payload (the Host header) the socket filter
+	// passes only once the reload installed the new one.
 	after := httpFrom(t, ns, "chat.escargot.example")
 	waitMetric(t, ns, url, `msnaudit_url_attempts_total{url="`+row+`"} 1`, 100*time.Millisecond)
+	newPort := httpFromPort(t, ns, "8864", "port.escargot.example")
+	waitMetric(t, ns, url, `msnaudit_url_attempts_total{url="`+row+`"} 2`, 100*time.Millisecond)
 
 	if code := w.stop(t, true); code != exitBlocked {
 		t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitBlocked, w.stderr)
@@ -212,13 +225,14 @@ func TestWatchReloadRules(t *testing.T) {
 		flows[f.Client+" "+f.Server] = f
 	}
 	for _, c := range []struct {
-		client, url, evidence string
+		client, server, url, evidence string
 	}{
-		{before["gateway.messenger.hotmail.com"], "http://gateway.messenger.hotmail.com", "host"},
-		{before["chat.escargot.example"], "", ""}, // judged before the reload
-		{after["chat.escargot.example"], row, "host"},
+		{before["gateway.messenger.hotmail.com"], "127.0.0.1:80", "http://gateway.messenger.hotmail.com", "host"},
+		{before["chat.escargot.example"], "127.0.0.1:80", "", ""}, // judged before the reload
+		{after["chat.escargot.example"], "127.0.0.1:80", row, "host"},
+		{newPort["port.escargot.example"], "127.0.0.1:8864", row, "host"},
 	} {
-		f, ok := flows[c.client+" 127.0.0.1:80"]
+		f, ok := flows[c.client+" "+c.server]
 		if !ok || f.Outcome != classify.OK || f.URL != c.url || f.Evidence != c.evidence {
 			t.Errorf("flow from %s: %+v (listed %v); want ok, url %q, evidence %q", c.client, f, ok, c.url, c.evidence)
 		}
@@ -227,13 +241,13 @@ func TestWatchReloadRules(t *testing.T) {
 	for _, f := range r.Features {
 		features[f.Feature] = f
 	}
-	if f := features["Sign in to the Messenger service"]; f.OK != 2 || f.Failed != 0 {
-		t.Errorf("sign-in: %+v, want 2 ok (the gateway before, the new name after)", f)
+	if f := features["Sign in to the Messenger service"]; f.OK != 3 || f.Failed != 0 {
+		t.Errorf("sign-in: %+v, want 3 ok (the gateway before, the new name after, on port 80 and on the new port)", f)
 	}
 	if f := features["Whiteboard and application sharing"]; f.Failed != 1 || f.Outcomes["refused"] != 1 || f.Verdict != classify.Blocked {
 		t.Errorf("whiteboard (counted before the reload): %+v", f)
 	}
-	if u := r.URLs[len(r.URLs)-1]; u.URL != row || u.Flows != 1 || u.OK != 1 {
+	if u := r.URLs[len(r.URLs)-1]; u.URL != row || u.Flows != 2 || u.OK != 2 {
 		t.Errorf("the new row: %+v", u)
 	}
 	t.Logf("in %s", time.Since(began).Round(time.Millisecond))
