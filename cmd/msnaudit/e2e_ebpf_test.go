@@ -20,6 +20,7 @@ import (
 	"strings"
 	"syscall"
 	"testing"
+	"time"
 
 	"golang.org/x/sys/unix"
 
@@ -328,9 +329,15 @@ func TestWatchEBPFTCKilled(t *testing.T) {
 	if err := w.cmd.Process.Kill(); err != nil {
 		t.Fatal(err)
 	}
-	// The helper's pidfd is readable once it has exited.
+	// The helper's pidfd is readable once it has exited. (The Go runtime's
+	// own signals interrupt poll: EINTR is tried again.)
 	fds := []unix.PollFd{{Fd: int32(pidfd), Events: unix.POLLIN}}
-	if n, err := unix.Poll(fds, 10_000); err != nil || n != 1 {
+	deadline := time.Now().Add(10 * time.Second)
+	n, err := 0, unix.EINTR
+	for err == unix.EINTR && time.Now().Before(deadline) {
+		n, err = unix.Poll(fds, int(time.Until(deadline).Milliseconds()))
+	}
+	if err != nil || n != 1 {
 		t.Fatalf("the tc cleanup helper (pid %d) did not exit within 10s after the watch was killed: %d, %v", helper, n, err)
 	}
 	if out := tcShow(t, nsA, "a0"); strings.Contains(out, "clsact") || strings.Contains(out, "filter") {
