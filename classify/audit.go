@@ -86,6 +86,7 @@ type Stats struct {
 	Flows, Evicted                              uint64
 	Open                                        int    // flows in the flow table now
 	ReassemblyDropped                           uint64 // flows whose reassembly was given up for the memory budget
+	Copies                                      uint64 // packets seen again on another interface (forwarded), counted once
 	First, Last                                 int64
 }
 
@@ -160,6 +161,7 @@ func (a *Auditor) Stats() Stats {
 		s.Open += sh.table.len()
 		s.Evicted += sh.evicted
 		s.ReassemblyDropped += sh.reasmDropped
+		s.Copies += sh.copiesSeen
 	}
 	s.Flows = a.res.flows + uint64(s.Open)
 	return s
@@ -235,7 +237,7 @@ func (a *Auditor) Packet(p *capture.Packet) {
 	var k flowKey
 	s := decodePacket(p, &a.d, &k, &c)
 	if s != noShard {
-		a.shards[s].packet(&a.d, &k, ts, p.Length, seq)
+		a.shards[s].packet(&a.d, &k, ifaceOf(p, &a.d), ts, p.Length, seq)
 	}
 	a.count(&c)
 	if sweep {

@@ -140,7 +140,7 @@ func (p *pool) work(w int, ph phase) {
 	case phaseFeed:
 		for i := range n {
 			if s := b.shard[i]; s != noShard && int(s)%p.workers == w {
-				a.shards[s].packet(&b.d[i], &b.key[i], b.ts[i], b.pkts[i].Length, b.base+uint64(i))
+				a.shards[s].packet(&b.d[i], &b.key[i], ifaceOf(&b.pkts[i], &b.d[i]), b.ts[i], b.pkts[i].Length, b.base+uint64(i))
 			}
 			if b.sweep[i] {
 				for s := w; s < numShards; s += p.workers {

@@ -49,8 +49,10 @@ type decoded struct {
 	quoted       bool // an ICMP error quoting a TCP/UDP packet; qsrc/qdst/qproto are filled
 	qsrc, qdst   endpoint
 	qproto       uint8
-	snapCut      bool // the capture length cut the transport payload short
-	ipPayloadLen int  // transport bytes on the wire (from the IP header), for byte counts
+	snapCut      bool   // the capture length cut the transport payload short
+	ipPayloadLen int    // transport bytes on the wire (from the IP header), for byte counts
+	ipID         uint32 // IPv4 identification, IPv6 flow label: with the rest, tells a packet from another
+	ifindex      uint32 // the interface of a Linux cooked v2 (-i any) frame, 0 otherwise
 }
 
 // decodeResult classifies a packet the decoder could not take to a transport.
@@ -96,7 +98,7 @@ func decode(link capture.LinkType, data []byte, d *decoded) decodeResult {
 		if len(data) < 20 {
 			return decMalformed
 		}
-		etype, data = binary.BigEndian.Uint16(data[0:]), data[20:]
+		etype, d.ifindex, data = binary.BigEndian.Uint16(data[0:]), binary.BigEndian.Uint32(data[4:]), data[20:]
 	case capture.LinkNull, capture.LinkLoop:
 		if len(data) < 4 {
 			return decMalformed
@@ -161,6 +163,7 @@ func decodeIPv4(b []byte, d *decoded, inner bool) decodeResult {
 		return decodeQuotedPorts(b[ihl:], d)
 	}
 	d.src.ip, d.dst.ip, d.proto = src, dst, proto
+	d.ipID = uint32(binary.BigEndian.Uint16(b[4:]))
 	d.fragment = offset != 0 || more
 	d.laterFrag = offset != 0
 	end := total
@@ -195,6 +198,9 @@ func decodeIPv6(b []byte, d *decoded, inner bool) decodeResult {
 	copy(dst[:], b[24:40])
 	next := b[6]
 	end := 40 + plen
+	if !inner {
+		d.ipID = binary.BigEndian.Uint32(b) & 0xfffff
+	}
 	if plen == 0 && !inner { // jumbogram or bad: take what was captured
 		end = len(b)
 	}

@@ -31,6 +31,10 @@ type CaptureSummary struct {
 	FlowsTotal   uint64 `json:"flows_total"`   // flows of every kind
 	FlowsEvicted uint64 `json:"flows_evicted"` // flows finished early because the flow table was full
 	FlowsOmitted uint64 `json:"flows_omitted"` // flows counted but not listed (over the listing limit)
+	// ForwardedCopies counts packets seen a second time on another
+	// interface (a gateway captured on both sides): each counted once in
+	// its flow. Absent when none.
+	ForwardedCopies uint64 `json:"forwarded_copies,omitempty"`
 	// KernelDrops counts packets a live capture's kernel dropped (its ring was
 	// full): verdicts may be affected. Absent for capture files.
 	KernelDrops uint64 `json:"kernel_drops,omitempty"`

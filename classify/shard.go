@@ -46,8 +46,10 @@ type shard struct {
 	reasmBytes            int // bytes held by this shard's reassembly buffers
 	evicted, reasmDropped uint64
 	events                []event // logged since the last apply, in packet order
-	seq                   uint64  // the packet being fed
-	order                 uint64  // events logged for it so far
+	copies                [copySlots]copySlot
+	copiesSeen            uint64
+	seq                   uint64 // the packet being fed
+	order                 uint64 // events logged for it so far
 
 	// scratch, reused for every packet
 	req    inspect.Request
@@ -90,9 +92,12 @@ func (s *shard) log(kind eventKind, f *flow, p []byte, ts int64, flag bool) {
 }
 
 // packet feeds one decoded packet of this shard's flows; k is its flow's
-// key (decodePacket's).
-func (s *shard) packet(d *decoded, k *flowKey, ts int64, wireLen int, seq uint64) {
+// key (decodePacket's), iface where it was captured (ifaceOf).
+func (s *shard) packet(d *decoded, k *flowKey, iface uint64, ts int64, wireLen int, seq uint64) {
 	s.seq, s.order = seq, 0
+	if s.isCopy(d, iface, ts) {
+		return
+	}
 	if d.proto == protoTCP || d.proto == protoUDP {
 		s.transport(d, k, ts, wireLen)
 	} else {

@@ -506,6 +506,7 @@ func (a *Auditor) report(res *results, inputs []string, truncated bool) *Report 
 			FlowsEvicted:      st.Evicted,
 			FlowsOmitted:      res.omitted,
 			ReassemblyDropped: st.ReassemblyDropped,
+			ForwardedCopies:   st.Copies,
 		},
 		Features: make([]FeatureResult, len(rs.Features)),
 		URLs:     make([]URLResult, len(rs.URLs)),

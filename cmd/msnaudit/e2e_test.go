@@ -100,13 +100,10 @@ func requireE2E(t *testing.T) {
 
 func TestWatchEndToEnd(t *testing.T) { watchEndToEnd(t, engineAFPacket) }
 
-// watchEndToEnd runs the scenario with one watch --engine (e2e_ebpf_test.go
-// runs it with ebpf).
-func watchEndToEnd(t *testing.T, engine string) {
-	requireE2E(t)
-	began := time.Now()
-	dir := t.TempDir()
-	bin := buildBinary(t)
+// gateway makes three namespaces: a client (eth0, 10.200.1.2) behind a
+// gateway that forwards (gw0, 10.200.1.1; gw1, 10.200.2.1) to a server
+// (eth0) that has the e2e test's addresses.
+func gateway(t *testing.T) (client, gw, srv string) {
 	ns := newNamespaces(t, "client", "gw", "srv")
 	nsC, nsG, nsS := ns[0], ns[1], ns[2]
 	runCmd(t, "", "ip", "-n", nsG, "link", "add", "gw0", "type", "veth", "peer", "name", "eth0", "netns", nsC)
@@ -124,6 +121,71 @@ func watchEndToEnd(t *testing.T, engine string) {
 	runCmd(t, "", "ip", "-n", nsC, "route", "add", "default", "via", "10.200.1.1")
 	runCmd(t, "", "ip", "-n", nsS, "route", "add", "default", "via", "10.200.2.1")
 	runCmd(t, "", "ip", "netns", "exec", nsG, "sh", "-c", "echo 1 > /proc/sys/net/ipv4/ip_forward")
+	return nsC, nsG, nsS
+}
+
+// TestWatchGatewayBothSides: a gateway watched on both its interfaces sees
+// each forwarded packet twice, coming in and going out; each engine counts
+// it once in its flow, and so does an audit of the AF_PACKET watch's -w
+// file (which holds both copies, one per interface).
+func TestWatchGatewayBothSides(t *testing.T) {
+	requireE2E(t)
+	bin := buildBinary(t)
+	for _, engine := range []string{engineAFPacket, engineEBPF} {
+		t.Run(engine, func(t *testing.T) {
+			if engine == engineEBPF {
+				requireEBPF(t)
+			}
+			nsC, nsG, _ := gateway(t)
+			dir := t.TempDir()
+			report, pcap := filepath.Join(dir, "report.json"), filepath.Join(dir, "gw.pcapng")
+			args := []string{"--engine", engine, "-i", "gw0", "-i", "gw1", "--all-flows", "--format", "json", "-o", report}
+			if engine == engineAFPacket {
+				args = append(args, "-w", pcap)
+			}
+			w := startWatch(t, nsG, bin, args...)
+			const n = 30
+			target := e2ePeerIP + ":7001" // a Messenger port (the socket filter passes it); no listener: each datagram is refused
+			udpTo(t, nsC, target, n, 64)
+			w.stop(t, true)
+			check := func(what string, r *classify.Report) {
+				t.Helper()
+				for _, f := range r.Flows {
+					if f.Server == target {
+						if f.Packets != n {
+							t.Errorf("%s: the flow to %s counted %d packets, %d were sent (forwarded copies %d): %+v", what, target, f.Packets, n, r.Capture.ForwardedCopies, r.Flows)
+						}
+						return
+					}
+				}
+				t.Errorf("%s: no flow to %s in %+v", what, target, r.Flows)
+			}
+			r := readReport(t, report)
+			check("watch", r)
+			if engine == engineEBPF {
+				return // the kernel counted each packet once: it never sent copies
+			}
+			if r.Capture.ForwardedCopies < n {
+				t.Errorf("watch: %d forwarded copies, want at least %d", r.Capture.ForwardedCopies, n)
+			}
+			out, _ := exec.Command(bin, "audit", "--format", "json", "--all-flows", pcap).Output()
+			var ar classify.Report
+			if err := json.Unmarshal(out, &ar); err != nil {
+				t.Fatalf("audit %s: %v\n%s", pcap, err, out)
+			}
+			check("audit of -w", &ar)
+		})
+	}
+}
+
+// watchEndToEnd runs the scenario with one watch --engine (e2e_ebpf_test.go
+// runs it with ebpf).
+func watchEndToEnd(t *testing.T, engine string) {
+	requireE2E(t)
+	began := time.Now()
+	dir := t.TempDir()
+	bin := buildBinary(t)
+	nsC, nsG, nsS := gateway(t)
 	runCmd(t, e2eRuleset, "ip", "netns", "exec", nsG, "nft", "-f", "-")
 
 	// The server's listeners, in the server namespace: ready when it says so.
