@@ -280,7 +280,7 @@ func (w *liveWorker) run() {
 			b.data = appendSLL2(b.data, data, ci.InterfaceIndex)
 		}
 		b.data = append(b.data, data...)
-		b.pkts = append(b.pkts, Packet{Data: b.data[start:len(b.data):len(b.data)], Length: length, Time: ts, Link: w.link, Iface: w.iface})
+		b.pkts = append(b.pkts, Packet{Data: b.data[start:len(b.data):len(b.data)], Length: length, Time: ts, Link: w.link, Iface: w.iface, Multi: len(w.src.ifaces) > 1})
 		if ts > b.mark {
 			b.mark = ts
 		}

@@ -63,6 +63,10 @@ type Packet struct {
 	Link   LinkType // link type of Data
 	Iface  int      // interface index within the source (pcapng IDB number, 0 for pcap)
 	Input  int      // which input of a merged source the packet came from (0 otherwise)
+	// Multi is set when the source captures on more than one interface (a
+	// pcapng with several, merged inputs, several live interfaces), where a
+	// forwarded packet may be seen twice.
+	Multi bool
 }
 
 // Source delivers packets in capture order.

@@ -66,6 +66,7 @@ func (m *merger) advance(i int) (bool, error) {
 	switch {
 	case err == nil:
 		m.heads[i].Input = i
+		m.heads[i].Multi = m.heads[i].Multi || len(m.srcs) > 1
 		return true, nil
 	case err == io.EOF:
 		return false, nil

@@ -132,8 +132,7 @@ func (r *pcapReader) Next(p *Packet) (err error) {
 	p.Length = int(r.u32(h[12:]))
 	p.Data = in.buf[in.pos+hl : in.pos+n : in.pos+n]
 	p.Link = r.link
-	p.Iface = 0
-	p.Input = 0
+	p.Iface, p.Input, p.Multi = 0, 0, false
 	in.advance(n)
 	r.npkt++
 	return nil

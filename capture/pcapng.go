@@ -314,8 +314,7 @@ func (r *pcapngReader) packet(p *Packet, off int64, b []byte, id uint32, data in
 	p.Length = int(r.u32(b[data-4:]))
 	p.Data = b[data : data+int(capl) : data+int(capl)]
 	p.Link = f.link
-	p.Iface = int(id)
-	p.Input = 0
+	p.Iface, p.Input, p.Multi = int(id), 0, len(r.ifaces) > 1
 	r.npkt++
 	return nil
 }
@@ -353,8 +352,7 @@ func (r *pcapngReader) simplePacket(p *Packet, off int64, b []byte) error {
 	p.Length = int(orig)
 	p.Data = b[12 : 12+int(capl) : 12+int(capl)]
 	p.Link = f.link
-	p.Iface = 0
-	p.Input = 0
+	p.Iface, p.Input, p.Multi = 0, 0, len(r.ifaces) > 1
 	r.npkt++
 	return nil
 }

@@ -29,10 +29,17 @@ type copySlot struct {
 }
 
 // ifaceOf names the interface a packet was captured on: its input, its
-// pcapng interface, and for Linux cooked v2 frames the interface in them.
+// pcapng interface, and for Linux cooked v2 frames the interface in them;
+// noIface for a packet of a source with one interface, which shows no
+// copies (and whose packets need not be remembered).
 func ifaceOf(p *capture.Packet, d *decoded) uint64 {
+	if !p.Multi && p.Link != capture.LinkLinuxSLL2 {
+		return noIface
+	}
 	return uint64(p.Input)<<48 ^ uint64(p.Iface)<<32 ^ uint64(d.ifindex)
 }
+
+const noIface = ^uint64(0)
 
 // copyKey hashes what forwarding leaves unchanged (not the TTL or hop
 // limit, not the IP checksum, not the link header): addresses, protocol,
@@ -55,6 +62,9 @@ func mix(x uint64) uint64 {
 // isCopy reports whether the packet is a copy of one the shard saw on
 // another interface within the window, and remembers it when it is not.
 func (s *shard) isCopy(d *decoded, iface uint64, ts int64) bool {
+	if iface == noIface {
+		return false
+	}
 	k := copyKey(d)
 	c := &s.copies[k&(copySlots-1)]
 	if c.key == k && c.iface != iface && ts-c.at <= copyWindow {

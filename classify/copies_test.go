@@ -38,7 +38,7 @@ func TestForwardedCopiesCountOnce(t *testing.T) {
 	syn := steadyPackets(t)[0]
 	at := func(ms int) int64 { return int64(1_700_000_000_000_000_000) + int64(ms)*int64(time.Millisecond) }
 	eth := func(d []byte, iface, ms int) capture.Packet {
-		return capture.Packet{Link: capture.LinkEthernet, Data: d, Length: len(d), Iface: iface, Time: at(ms)}
+		return capture.Packet{Link: capture.LinkEthernet, Data: d, Length: len(d), Iface: iface, Time: at(ms), Multi: true}
 	}
 	cooked := func(d []byte, ifindex uint32, ms int) capture.Packet {
 		c := sll2(d, ifindex)
@@ -51,7 +51,8 @@ func TestForwardedCopiesCountOnce(t *testing.T) {
 	}{
 		{"two pcapng interfaces", []capture.Packet{eth(syn, 0, 0), eth(forwarded(syn), 1, 1)}, 1, 1},
 		{"any, two interfaces", []capture.Packet{cooked(syn, 2, 0), cooked(forwarded(syn), 3, 1)}, 1, 1},
-		{"two inputs merged", []capture.Packet{eth(syn, 0, 0), {Link: capture.LinkEthernet, Data: syn, Length: len(syn), Input: 1, Time: at(2)}}, 1, 1},
+		{"two inputs merged", []capture.Packet{eth(syn, 0, 0), {Link: capture.LinkEthernet, Data: syn, Length: len(syn), Input: 1, Time: at(2), Multi: true}}, 1, 1},
+		{"a source of one interface", []capture.Packet{{Link: capture.LinkEthernet, Data: syn, Length: len(syn), Time: at(0)}, {Link: capture.LinkEthernet, Data: syn, Length: len(syn), Time: at(1)}}, 2, 0},
 		{"one interface twice", []capture.Packet{eth(syn, 0, 0), eth(syn, 0, 1)}, 2, 0},
 		{"after the window", []capture.Packet{eth(syn, 0, 0), eth(forwarded(syn), 1, 600)}, 2, 0},
 		{"three interfaces", []capture.Packet{eth(syn, 0, 0), eth(forwarded(syn), 1, 1), eth(forwarded(forwarded(syn)), 2, 2)}, 2, 1},
