@@ -4,6 +4,7 @@ import (
 	"fmt"
 	"net/netip"
 	"strconv"
+	"strings"
 	"time"
 
 	"github.com/msnaudit/msnaudit/capture"
@@ -98,11 +99,16 @@ type Auditor struct {
 	shards  [numShards]*shard
 	dns     map[addr]dnsName
 	learned map[endpoint]*learnedEndpoint
-	lookups map[string]*lookup
-	stats   Stats
-	now     int64
-	swept   int64
-	seq     uint64 // packets (and kernel updates) fed so far: the order of events
+	// Revival servers redirect to host names: what they announced, by name
+	// and port, and the names (whose DNS answers are then remembered even
+	// when the rule table does not know them).
+	learnedNames map[nameEndpoint]*learnedEndpoint
+	announced    map[string]bool
+	lookups      map[string]*lookup
+	stats        Stats
+	now          int64
+	swept        int64
+	seq          uint64 // packets (and kernel updates) fed so far: the order of events
 
 	res results // judged flows
 
@@ -138,8 +144,11 @@ func NewAuditor(cfg Config) *Auditor {
 		dns:     map[addr]dnsName{},
 		learned: map[endpoint]*learnedEndpoint{},
 		lookups: map[string]*lookup{},
-		res:     newResults(cfg.Rules),
-		workers: min(cfg.Workers, numShards),
+
+		learnedNames: map[nameEndpoint]*learnedEndpoint{},
+		announced:    map[string]bool{},
+		res:          newResults(cfg.Rules),
+		workers:      min(cfg.Workers, numShards),
 	}
 	for i := range a.shards {
 		a.shards[i] = newShard(a, i)
@@ -317,7 +326,11 @@ func (a *Auditor) nameFlow(f *flow) {
 	if n, ok := a.dns[f.server.ip]; ok && n.at <= f.first {
 		f.dnsHost = n.name
 	}
-	if l, ok := a.learned[f.server]; ok && l.at <= f.first {
+	l, ok := a.learned[f.server]
+	if !ok && f.dnsHost != "" && len(a.learnedNames) > 0 {
+		l, ok = a.learnedNames[nameEndpoint{f.dnsHost, f.server.port}]
+	}
+	if ok && l.at <= f.first {
 		f.learned = l
 		if l.host != "" && f.host == "" {
 			// DESIGN: an MSNP XFR/RNG redirect names the server it points to
@@ -373,6 +386,16 @@ func (a *Auditor) signalling(f *flow, p []byte, fromServer bool, ts int64) {
 			if r.Ring {
 				what = "MSNP RNG invitation"
 			}
+			if r.Host != nil {
+				// DESIGN: a redirect that names a host names the server.
+				name := strings.ToLower(string(r.Host))
+				url := matchHost(a.rules, name, r.Addr.Port())
+				if url < 0 {
+					url = a.urlRow(f)
+				}
+				a.learnName(name, r.Addr.Port(), &learnedEndpoint{host: name, features: a.rules.Signatures[SigMSNP], url: url, at: ts, what: what})
+				continue
+			}
 			host, _ := f.name()
 			a.learn(r.Addr, host, a.rules.Signatures[SigMSNP], a.urlRow(f), ts, what)
 		}
@@ -417,13 +440,31 @@ func (a *Auditor) learn(ap netip.AddrPort, host string, feats FeatureSet, url in
 		return
 	}
 	ep := endpoint{ip: ap.Addr().As16(), port: ap.Port()}
-	if _, ok := a.learned[ep]; !ok && len(a.learned) >= a.cfg.MaxNames {
-		for k := range a.learned { // full: forget one
-			delete(a.learned, k)
+	remember(a.learned, ep, &learnedEndpoint{host: host, features: feats, url: url, at: ts, what: what}, a.cfg.MaxNames)
+}
+
+// nameEndpoint is a server a redirect named by host name and port.
+type nameEndpoint struct {
+	name string
+	port uint16
+}
+
+// learnName remembers a server a redirect named by host name: a flow to
+// an address a DNS answer gave the name, on that port, is the server.
+func (a *Auditor) learnName(name string, port uint16, l *learnedEndpoint) {
+	remember(a.learnedNames, nameEndpoint{name, port}, l, a.cfg.MaxNames)
+	remember(a.announced, name, true, a.cfg.MaxNames)
+}
+
+// remember puts v in m under k, forgetting an entry first when m holds max.
+func remember[K comparable, V any](m map[K]V, k K, v V, max int) {
+	if _, ok := m[k]; !ok && len(m) >= max {
+		for k := range m { // full: forget one
+			delete(m, k)
 			break
 		}
 	}
-	a.learned[ep] = &learnedEndpoint{host: host, features: feats, url: url, at: ts, what: what}
+	m[k] = v
 }
 
 // urlRow is the URL row a flow is attributed to by its name, or by what
@@ -465,6 +506,15 @@ func (a *Auditor) dnsMessage(p []byte, ts int64, tcp bool) {
 	name := m.Name()
 	row := matchHost(a.rules, name, 0)
 	if row < 0 {
+		if m.Response && m.RCode == 0 && a.announced[string(name)] {
+			// A name a redirect announced: its answers name the flows to
+			// come, though the rule table does not know it.
+			for _, ad := range m.Addrs[:m.NAddrs] {
+				if !inspect.IsSinkhole(ad) {
+					a.rememberAnswer(addr(ad.As16()), string(name), ts)
+				}
+			}
+		}
 		return
 	}
 	lk := a.lookups[string(name)]
@@ -491,16 +541,7 @@ func (a *Auditor) dnsMessage(p []byte, ts int64, tcp bool) {
 			lk.sinkholes++
 		} else {
 			lk.good++
-			k := addr(ad.As16())
-			if old, ok := a.dns[k]; !ok || old.name != lk.name {
-				if !ok && len(a.dns) >= a.cfg.MaxNames {
-					for k := range a.dns {
-						delete(a.dns, k)
-						break
-					}
-				}
-				a.dns[k] = dnsName{name: lk.name, at: ts}
-			}
+			a.rememberAnswer(addr(ad.As16()), lk.name, ts)
 		}
 		if len(lk.answers) < 8 {
 			s := ad.Unmap().String()
@@ -512,6 +553,14 @@ func (a *Auditor) dnsMessage(p []byte, ts int64, tcp bool) {
 				lk.answers = append(lk.answers, s)
 			}
 		}
+	}
+}
+
+// rememberAnswer records that a DNS answer gave name the address k at ts
+// (a changed name only: the time is when it first said so).
+func (a *Auditor) rememberAnswer(k addr, name string, ts int64) {
+	if old, ok := a.dns[k]; !ok || old.name != name {
+		remember(a.dns, k, dnsName{name: name, at: ts}, a.cfg.MaxNames)
 	}
 }
 

@@ -115,6 +115,9 @@ func (a *Auditor) SetRules(rs *Rules) error {
 	for _, l := range a.learned {
 		move(l)
 	}
+	for _, l := range a.learnedNames {
+		move(l)
+	}
 	for _, sh := range a.shards {
 		for f := sh.table.head; f != nil; f = f.next {
 			move(f.learned)

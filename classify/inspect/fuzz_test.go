@@ -387,6 +387,7 @@ func FuzzScanRedirects(f *testing.F) {
 	f.Add([]byte(msnpDispatch))
 	f.Add([]byte(msnpNS))
 	f.Add([]byte("XFR 16 SB [2001:db8:0:1::25]:1863 CKI 1726.1050.323\n"))
+	f.Add([]byte("XFR 2 NS ms1.escargot.chat:1863 0 ms1.escargot.chat:1863\r\nRNG 7 sb2.escargot.chat:1864 CKI 99.1 a@b.c Nick\r\n"))
 	f.Fuzz(func(t *testing.T, b []byte) {
 		var out [8]Redirect
 		n := ScanRedirects(b, out[:])
@@ -394,7 +395,8 @@ func FuzzScanRedirects(f *testing.F) {
 			t.Fatal(n)
 		}
 		for _, r := range out[:n] {
-			if r.Kind != 'N' && r.Kind != 'S' || !r.Addr.IsValid() || r.Ring && r.Kind != 'S' {
+			if r.Kind != 'N' && r.Kind != 'S' || r.Addr.IsValid() == (r.Host != nil) || r.Ring && r.Kind != 'S' ||
+				r.Host != nil && (r.Addr.Port() == 0 || !isHostName(r.Host)) {
 				t.Fatalf("redirect %+v", r)
 			}
 		}
@@ -407,8 +409,11 @@ func FuzzScanRedirects(f *testing.F) {
 }
 
 func equalRedirects(a, b []Redirect) bool {
+	if len(a) != len(b) {
+		return false
+	}
 	for i := range a {
-		if a[i] != b[i] {
+		if a[i].Kind != b[i].Kind || a[i].Addr != b[i].Addr || a[i].Ring != b[i].Ring || !bytes.Equal(a[i].Host, b[i].Host) {
 			return false
 		}
 	}

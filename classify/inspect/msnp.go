@@ -147,7 +147,8 @@ func msnpIdentifies(cmd [3]byte, tok [][]byte) bool {
 // the client is invited to (RNG).
 type Redirect struct {
 	Kind byte           // 'N' for a notification server, 'S' for a switchboard
-	Addr netip.AddrPort // the address:port in the command
+	Addr netip.AddrPort // the address:port in the command; with Host, only the port
+	Host []byte         // a host name where the command names one instead of an address (revival servers do), aliasing the input
 	Ring bool           // the redirect came from RNG (an invitation to a switchboard)
 }
 
@@ -201,16 +202,18 @@ func ScanRedirects(b []byte, out []Redirect) int {
 			default:
 				continue
 			}
-			if ap, ok := parseAddrPort(tok[3]); ok {
-				out[n] = Redirect{Kind: kind, Addr: ap}
+			if r, ok := redirectTo(tok[3]); ok {
+				r.Kind = kind
+				out[n] = r
 				n++
 			}
 		case "RNG":
 			if nt < 4 || !isTrID(tok[1]) || string(tok[3]) != "CKI" {
 				continue
 			}
-			if ap, ok := parseAddrPort(tok[2]); ok {
-				out[n] = Redirect{Kind: 'S', Addr: ap, Ring: true}
+			if r, ok := redirectTo(tok[2]); ok {
+				r.Kind, r.Ring = 'S', true
+				out[n] = r
 				n++
 			}
 		case "MSG", "GCF", "NOT", "UBX", "UUX", "ADL", "RML", "UUN", "UBN", "FQY", "QRY",
@@ -224,4 +227,53 @@ func ScanRedirects(b []byte, out []Redirect) int {
 		}
 	}
 	return n
+}
+
+// redirectTo reads a redirect's target: address:port, or host:port.
+func redirectTo(b []byte) (Redirect, bool) {
+	if ap, ok := parseAddrPort(b); ok {
+		return Redirect{Addr: ap}, true
+	}
+	c := bytes.LastIndexByte(b, ':')
+	if c < 0 || !isHostName(b[:c]) {
+		return Redirect{}, false
+	}
+	p, ok := parsePort(b[c+1:])
+	if !ok || p == 0 {
+		return Redirect{}, false
+	}
+	return Redirect{Addr: netip.AddrPortFrom(netip.Addr{}, p), Host: b[:c]}, true
+}
+
+// isHostName reports whether b is a DNS host name: dot-separated labels of
+// 1-63 letters, digits and hyphens, not starting or ending with a hyphen,
+// 253 characters at most, with a letter somewhere (not an address).
+func isHostName(b []byte) bool {
+	if len(b) == 0 || len(b) > 253 {
+		return false
+	}
+	letter, label := false, 0
+	for i, c := range b {
+		switch {
+		case c == '.':
+			if label == 0 || b[i-1] == '-' {
+				return false
+			}
+			label = 0
+			continue
+		case c == '-':
+			if label == 0 {
+				return false
+			}
+		case c >= 'a' && c <= 'z' || c >= 'A' && c <= 'Z':
+			letter = true
+		case c >= '0' && c <= '9':
+		default:
+			return false
+		}
+		if label++; label > 63 {
+			return false
+		}
+	}
+	return letter && label > 0 && b[len(b)-1] != '-'
 }

@@ -97,7 +97,7 @@ func TestScanRedirects(t *testing.T) {
 	ap := netip.MustParseAddrPort
 	var out [8]Redirect
 	n := ScanRedirects([]byte(msnpDispatch), out[:])
-	if n != 1 || out[0] != (Redirect{Kind: 'N', Addr: ap("64.4.44.39:1863")}) {
+	if n != 1 || !equalRedirects(out[:1], []Redirect{{Kind: 'N', Addr: ap("64.4.44.39:1863")}}) {
 		t.Fatalf("dispatch: %d %+v", n, out[:n])
 	}
 	n = ScanRedirects([]byte(msnpNS), out[:])
@@ -105,14 +105,13 @@ func TestScanRedirects(t *testing.T) {
 		{Kind: 'S', Addr: ap("207.46.108.37:1863")},
 		{Kind: 'S', Addr: ap("207.46.108.38:1863"), Ring: true},
 		{Kind: 'S', Addr: ap("[2001:db8:0:1::25]:1863")},
+		{Kind: 'S', Addr: netip.AddrPortFrom(netip.Addr{}, 1863), Host: []byte("sb.escargot.chat")},
 	}
 	if n != len(want) {
 		t.Fatalf("ns: %d redirects %+v, want %+v", n, out[:n], want)
 	}
-	for i := range want {
-		if out[i] != want[i] {
-			t.Fatalf("ns[%d] = %+v, want %+v", i, out[i], want[i])
-		}
+	if !equalRedirects(out[:n], want) {
+		t.Fatalf("ns = %+v, want %+v", out[:n], want)
 	}
 	// out is bounded
 	if n := ScanRedirects([]byte(msnpNS), out[:1]); n != 1 || out[0].Addr != ap("207.46.108.37:1863") {
@@ -134,5 +133,17 @@ func TestScanRedirects(t *testing.T) {
 	// bare LF lines are read too
 	if n := ScanRedirects([]byte("XFR 3 NS 64.4.44.39:1863 U D\n"), out[:]); n != 1 {
 		t.Fatalf("LF: %d", n)
+	}
+	// revival servers name hosts; what is not a host name is no redirect
+	n = ScanRedirects([]byte("XFR 2 NS ms1.Escargot.chat:1863 0 ms1.escargot.chat:1863\r\n"+
+		"RNG 7 sb2.escargot.chat:1864 CKI 99.1 a@b.c Nick\r\n"+
+		"XFR 8 SB -bad.example:1864 CKI 1\r\nXFR 9 SB bad_name.example:1864 CKI 1\r\nXFR 10 SB 1.2.3:1864 CKI 1\r\n"+
+		"XFR 11 SB host.example:0 CKI 1\r\n"), out[:])
+	want = []Redirect{
+		{Kind: 'N', Addr: netip.AddrPortFrom(netip.Addr{}, 1863), Host: []byte("ms1.Escargot.chat")},
+		{Kind: 'S', Addr: netip.AddrPortFrom(netip.Addr{}, 1864), Host: []byte("sb2.escargot.chat"), Ring: true},
+	}
+	if !equalRedirects(out[:n], want) || n != len(want) {
+		t.Fatalf("host names: %+v, want %+v", out[:n], want)
 	}
 }
