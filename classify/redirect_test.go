@@ -18,17 +18,7 @@ import (
 // name (from DNS); a name answered before the redirect is not remembered.
 func TestRedirectToAHostName(t *testing.T) {
 	tcp := func(src, dst string, sport, dport uint16, flags string, payload string) []byte {
-		l := &layers.TCP{SrcPort: layers.TCPPort(sport), DstPort: layers.TCPPort(dport), Seq: 1000, Ack: 1, Window: 65535}
-		for _, f := range flags {
-			switch f {
-			case 'S':
-				l.SYN = true
-			case 'A':
-				l.ACK = true
-			case 'P':
-				l.PSH = true
-			}
-		}
+		l := tcpSeg(sport, dport, flags)
 		if l.SYN {
 			l.Seq = 999
 		}
