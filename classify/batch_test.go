@@ -205,3 +205,29 @@ func TestReportCountsShardEvictions(t *testing.T) {
 		t.Errorf("nothing to compare: %d evicted, %d reassemblies dropped", evicted, dropped)
 	}
 }
+
+// BenchmarkReport: the report of 24,000 flows still open at the end (the
+// bench capture has about as many), judged in the order they were last
+// seen:
+//
+//	go test ./classify -run '^$' -bench Report -benchtime 20x
+func BenchmarkReport(b *testing.B) {
+	const flows = 24000
+	tmpl := steadyPackets(b)[7]
+	pkts := make([]capture.Packet, 0, flows)
+	for f := range flows {
+		d := append([]byte(nil), tmpl[:128]...)
+		binary.BigEndian.PutUint16(d[14+16+2:], uint16(f))
+		binary.BigEndian.PutUint16(d[14+20+2:], uint16(1024+f))
+		pkts = append(pkts, capture.Packet{Link: capture.LinkEthernet, Data: d, Length: len(tmpl), Time: int64(1_700_000_000_000_000_000 + f*1000)})
+	}
+	for b.Loop() {
+		b.StopTimer()
+		cfg := DefaultConfig()
+		cfg.AllFlows = true
+		a := NewAuditor(cfg)
+		a.Batch(pkts)
+		b.StartTimer()
+		a.Report(nil, false)
+	}
+}

@@ -442,8 +442,10 @@ func (t *tally) count(out Outcome, target string) {
 func (a *Auditor) Report(inputs []string, truncated bool) *Report {
 	a.Close()
 	for _, f := range a.openFlows() {
-		a.shards[f.shard].drop(f)
-		a.judge(&a.res, f, a.now)
+		a.judge(&a.res, f, a.now) // (not taken out of the tables one by one: they go as a whole)
+	}
+	for _, sh := range a.shards {
+		sh.table, sh.reasmBytes = newFlowTable(), 0
 	}
 	return a.report(&a.res, inputs, truncated)
 }
@@ -451,13 +453,23 @@ func (a *Auditor) Report(inputs []string, truncated bool) *Report {
 // openFlows returns the flows open in every shard, least recently seen
 // first.
 func (a *Auditor) openFlows() []*flow {
-	var fs []*flow
+	type open struct {
+		seq uint64
+		f   *flow
+	}
+	var byAge []open
 	for _, sh := range a.shards {
 		for f := sh.table.head; f != nil; f = f.next {
-			fs = append(fs, f)
+			byAge = append(byAge, open{f.seq, f})
 		}
 	}
-	slices.SortFunc(fs, func(x, y *flow) int { return cmp.Compare(x.seq, y.seq) })
+	// Sorted by a copy of the key, not through the pointers: a flow table's
+	// worth of cache misses fewer.
+	slices.SortFunc(byAge, func(x, y open) int { return cmp.Compare(x.seq, y.seq) })
+	fs := make([]*flow, len(byAge))
+	for i := range byAge {
+		fs[i] = byAge[i].f
+	}
 	return fs
 }
 
