@@ -213,7 +213,7 @@ func (e *Engine) attach(name string) error {
 		return fmt.Errorf("interface %s: %w", name, err)
 	}
 	in, out := e.objs.TcL2, e.objs.TcL2Egress
-	if !hasLinkHeader(name) {
+	if !HasLinkHeader(name) {
 		in, out = e.objs.TcL3, e.objs.TcL3Egress
 	}
 	// The egress program does not count again what a watched interface's
@@ -261,10 +261,11 @@ func (e *Engine) AttachMode() string {
 	return e.mode
 }
 
-// hasLinkHeader reports whether packets of an interface start with an
+// HasLinkHeader reports whether packets of an interface start with an
 // Ethernet header at tc (ARPHRD_ETHER, loopback) rather than at the IP
-// header (tun, WireGuard, IP tunnels: ARPHRD_NONE and the like).
-func hasLinkHeader(name string) bool {
+// header (tun, WireGuard, IP tunnels: ARPHRD_NONE and the like): which of
+// the two programs the loader attaches to it.
+func HasLinkHeader(name string) bool {
 	b, err := os.ReadFile("/sys/class/net/" + name + "/type")
 	if err != nil {
 		return true

@@ -9,12 +9,10 @@ import (
 	"net/netip"
 	"os"
 	"slices"
-	"strconv"
 	"strings"
 	"time"
 
 	"github.com/cilium/ebpf/rlimit"
-	"golang.org/x/sys/unix"
 
 	"github.com/msnaudit/msnaudit/bpf"
 	"github.com/msnaudit/msnaudit/capture"
@@ -77,7 +75,7 @@ func openEBPF(o *watchOptions, rs *classify.Rules, warn func(string, ...any)) (l
 			return nil, &capture.IfaceError{Iface: name, Err: capture.ErrNoInterface}
 		}
 		link := capture.LinkEthernet
-		if !ebpfLinkHeader(name) {
+		if !bpf.HasLinkHeader(name) {
 			link = capture.LinkRaw
 		}
 		x.ifaces = append(x.ifaces, capture.Interface{Name: name, Link: link, SnapLen: ebpfSnapLen})
@@ -157,20 +155,6 @@ func ebpfInterfaces(asked []string) ([]string, error) {
 		return nil, &notForEBPF{"-i any: no interface is up besides loopback, which the ebpf engine does not watch"}
 	}
 	return names, nil
-}
-
-// ebpfLinkHeader reports whether tc sees an interface's packets from an
-// Ethernet header on, as bpf's loader decides between its two programs.
-func ebpfLinkHeader(name string) bool {
-	b, err := os.ReadFile("/sys/class/net/" + name + "/type")
-	if err != nil {
-		return true
-	}
-	t, err := strconv.Atoi(strings.TrimSpace(string(b)))
-	if err != nil {
-		return true
-	}
-	return t == unix.ARPHRD_ETHER || t == unix.ARPHRD_LOOPBACK || t == unix.ARPHRD_IEEE802
 }
 
 func (x *ebpfEngine) about() string {
