@@ -210,19 +210,7 @@ func TestWatchAny(t *testing.T) {
 	dir := t.TempDir()
 	pcap, report := filepath.Join(dir, "any.pcapng"), filepath.Join(dir, "any.json")
 	w := startWatch(t, nsB, bin, "--engine", "afpacket", "-i", "any", "--workers", "2", "--format", "json", "-o", report, "-w", pcap)
-	udpTo(t, nsA, "10.201.0.2:7001", 3, 20)  // no listener: ICMP port unreachable
-	dialTo(t, nsA, "10.201.0.2:1503")        // no listener: RST
-	udpTo(t, nsA, "10.201.0.2:40000", 3, 20) // not Messenger: filtered out
-	if code := w.stop(t, true); code != exitBlocked {
-		t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitBlocked, w.stderr)
-	}
-	r := readReport(t, report)
-	if o, ok := flowOutcome(r, "udp", "10.201.0.2:7001"); !ok || o != classify.ICMPUnreachable {
-		t.Errorf("%s: udp 7001: %v (listed %v), want icmp_unreachable", report, o, ok)
-	}
-	if o, ok := flowOutcome(r, "tcp", "10.201.0.2:1503"); !ok || o != classify.Refused {
-		t.Errorf("%s: tcp 1503: %v (listed %v), want refused", report, o, ok)
-	}
+	anyScenario(t, w, nsA, report)
 	pkts := readPcapng(t, pcap)
 	if len(pkts) < 7 {
 		t.Fatalf("%s: %d packets", pcap, len(pkts))
@@ -323,4 +311,27 @@ func TestWatchNeedsCapNetRaw(t *testing.T) {
 	if want := "msnaudit: interface lo: needs CAP_NET_RAW (run as root or grant the capability)\n"; string(out) != want {
 		t.Errorf("output %q, want %q", out, want)
 	}
+}
+
+// anyScenario sends, from nsA to the watch w's side of the veth pair, a
+// datagram and a connection nobody listens for and datagrams to a port
+// that is not Messenger's (filtered out by AF_PACKET's socket filter, only
+// counted by the eBPF engine), stops w and checks the first two's verdicts
+// in its report, which it returns.
+func anyScenario(t *testing.T, w *watchProc, nsA, report string) *classify.Report {
+	t.Helper()
+	udpTo(t, nsA, "10.201.0.2:7001", 3, 20)  // no listener: ICMP port unreachable
+	dialTo(t, nsA, "10.201.0.2:1503")        // no listener: RST
+	udpTo(t, nsA, "10.201.0.2:40000", 3, 20) // not Messenger
+	if code := w.stop(t, true); code != exitBlocked {
+		t.Fatalf("exit status %d, want %d; stderr:\n%s", code, exitBlocked, w.stderr)
+	}
+	r := readReport(t, report)
+	if o, ok := flowOutcome(r, "udp", "10.201.0.2:7001"); !ok || o != classify.ICMPUnreachable {
+		t.Errorf("%s: udp 7001: %v (listed %v), want icmp_unreachable", report, o, ok)
+	}
+	if o, ok := flowOutcome(r, "tcp", "10.201.0.2:1503"); !ok || o != classify.Refused {
+		t.Errorf("%s: tcp 1503: %v (listed %v), want refused", report, o, ok)
+	}
+	return r
 }
