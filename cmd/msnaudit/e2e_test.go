@@ -625,12 +625,7 @@ func checkReport(t *testing.T, who string, r *classify.Report, kernelDrops bool)
 // checkMetrics scrapes the watch's /metrics from inside its namespace.
 func checkMetrics(t *testing.T, ns, stderr string, kernelDrops bool) {
 	t.Helper()
-	const prefix = "msnaudit: metrics on "
-	i := strings.Index(stderr, prefix)
-	if i < 0 {
-		t.Fatalf("no %q line:\n%s", prefix, stderr)
-	}
-	url, _, _ := strings.Cut(stderr[i+len(prefix):], "\n")
+	url := metricsURL(t, stderr)
 	cmd := helperCmd(ns, "get", "MSNAUDIT_E2E_URL="+url)
 	body, err := cmd.Output()
 	if err != nil {

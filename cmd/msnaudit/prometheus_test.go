@@ -354,16 +354,7 @@ func TestPrometheusScrapesAndAlerts(t *testing.T) {
 		t.Fatal(err)
 	}
 
-	config := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files: [alerts.yml]
-scrape_configs:
-  - job_name: msnaudit
-    static_configs:
-      - targets: [%q]
-`, bound.String())
+	config := prometheusConfig(bound.String())
 	configPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)
@@ -496,4 +487,19 @@ scrape_configs:
 		t.Fatal(err)
 	}
 	t.Logf("MsnauditDown firing %v after the start", time.Since(start).Round(time.Millisecond))
+}
+
+// prometheusConfig is a Prometheus configuration that scrapes target and
+// evaluates alerts.yml, every second.
+func prometheusConfig(target string) string {
+	return fmt.Sprintf(`global:
+  scrape_interval: 1s
+  scrape_timeout: 1s
+  evaluation_interval: 1s
+rule_files: [alerts.yml]
+scrape_configs:
+  - job_name: msnaudit
+    static_configs:
+      - targets: [%q]
+`, target)
 }

@@ -60,16 +60,7 @@ func TestPrometheusScrapesWatch(t *testing.T) {
 	if err := os.WriteFile(filepath.Join(dir, "alerts.yml"), short, 0o644); err != nil {
 		t.Fatal(err)
 	}
-	config := fmt.Sprintf(`global:
-  scrape_interval: 1s
-  scrape_timeout: 1s
-  evaluation_interval: 1s
-rule_files: [alerts.yml]
-scrape_configs:
-  - job_name: msnaudit
-    static_configs:
-      - targets: [%q]
-`, metricsAddr)
+	config := prometheusConfig(metricsAddr)
 	configPath := filepath.Join(dir, "prometheus.yml")
 	if err := os.WriteFile(configPath, []byte(config), 0o644); err != nil {
 		t.Fatal(err)

@@ -172,12 +172,7 @@ func slicesContain(s []string, v string) bool {
 // before it still serves.
 func checkMetricsUp(t *testing.T, ns, stderr string) {
 	t.Helper()
-	const prefix = "msnaudit: metrics on "
-	i := strings.Index(stderr, prefix)
-	if i < 0 {
-		t.Fatalf("no %q line:\n%s", prefix, stderr)
-	}
-	url, _, _ := strings.Cut(stderr[i+len(prefix):], "\n")
+	url := metricsURL(t, stderr)
 	body, err := helperCmd(ns, "get", "MSNAUDIT_E2E_URL="+url).Output()
 	if err != nil || !bytes.Contains(body, []byte("\ngo_goroutines ")) {
 		t.Errorf("scrape %s after the drop: %v\n%s", url, err, body)
