@@ -39,19 +39,14 @@ type input struct {
 	// packets' Data stay valid until their pages are released: by advance,
 	// once the packet after them is read, or when keep is set, by the
 	// caller (Prefetch hands out batches that outlive Next).
-	mapped    bool
-	keep      bool
-	released  int // buf[:released] is given back
-	populated int // buf[:populated] is mapped (populateAhead)
+	mapped   bool
+	keep     bool
+	released int // buf[:released] is given back
 }
 
 // releaseStep is how far a mapped input reads past what it gave back
-// before it gives back more; populateStep how far ahead of reading it maps
-// pages.
-const (
-	releaseStep  = 8 << 20
-	populateStep = 4 << 20
-)
+// before it gives back more.
+const releaseStep = 8 << 20
 
 // mapMin is the smallest file that is mapped rather than read (a variable
 // for the tests, which map every size).
@@ -59,17 +54,6 @@ var mapMin int64 = 4 << 20
 
 func mappedInput(m []byte) input {
 	return input{buf: m, end: len(m), rerr: io.EOF, mapped: true}
-}
-
-// populateAhead maps, in one call, the pages of the next populateStep
-// bytes once reading comes within populateStep of what is mapped: page
-// faults one by one cost more than the parse.
-func (in *input) populateAhead() {
-	if in.pos+populateStep > in.populated && in.populated < len(in.buf) {
-		end := min(in.populated+2*populateStep, len(in.buf))
-		populate(in.buf[in.populated:end])
-		in.populated = end
-	}
 }
 
 // releaseTo gives back the mapped pages below buf[x].
@@ -147,11 +131,8 @@ func (in *input) advance(n int) {
 	start := in.pos
 	in.pos += n
 	in.off += int64(n)
-	if in.mapped {
-		in.populateAhead()
-		if !in.keep && start-in.released >= releaseStep {
-			in.releaseTo(start)
-		}
+	if in.mapped && !in.keep && start-in.released >= releaseStep {
+		in.releaseTo(start)
 	}
 }
 

@@ -30,8 +30,4 @@ func unmap(m []byte) error { return unix.Munmap(m) }
 // process no longer maps them.
 func dontNeed(m []byte) { _ = unix.Madvise(m, unix.MADV_DONTNEED) }
 
-// populate maps the pages of m ahead of their use (Linux 5.14; elsewhere a
-// no-op, and faults map them).
-func populate(m []byte) { _ = unix.Madvise(m, unix.MADV_POPULATE_READ) }
-
 var pageSize = os.Getpagesize()

@@ -65,6 +65,9 @@ func (s *shard) isCopy(d *decoded, iface uint64, ts int64) bool {
 	if iface == noIface {
 		return false
 	}
+	if s.copies == nil {
+		s.copies = make([]copySlot, copySlots)
+	}
 	k := copyKey(d)
 	c := &s.copies[k&(copySlots-1)]
 	if c.key == k && c.iface != iface && ts-c.at <= copyWindow {

@@ -45,8 +45,8 @@ type shard struct {
 	maxReasm              int
 	reasmBytes            int // bytes held by this shard's reassembly buffers
 	evicted, reasmDropped uint64
-	events                []event // logged since the last apply, in packet order
-	copies                [copySlots]copySlot
+	events                []event    // logged since the last apply, in packet order
+	copies                []copySlot // (made for the first packet of a source of several interfaces)
 	copiesSeen            uint64
 	seq                   uint64 // the packet being fed
 	order                 uint64 // events logged for it so far
