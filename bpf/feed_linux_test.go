@@ -4,29 +4,12 @@ package bpf
 
 import (
 	"bytes"
-	"crypto/tls"
-	"net"
 	"testing"
 	"time"
 
 	"github.com/msnaudit/msnaudit/classify"
+	"github.com/msnaudit/msnaudit/classify/inspect/inspecttest"
 )
-
-func clientHello(t *testing.T, serverName string) []byte {
-	t.Helper()
-	c, s := net.Pipe()
-	go func() {
-		tls.Client(c, &tls.Config{ServerName: serverName, InsecureSkipVerify: true}).Handshake()
-		c.Close()
-	}()
-	buf := make([]byte, 4096)
-	n, err := s.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	return buf[:n]
-}
 
 // TestDrainAndMerge drives an auditor from the engine: the ClientHello
 // names the flow, Drain marks it named so the server's answer is only
@@ -37,7 +20,7 @@ func TestDrainAndMerge(t *testing.T) {
 	e := loadEngine(t, Options{})
 	a := classify.NewAuditor(classify.DefaultConfig())
 	cli, srv := ap("192.0.2.10:50300"), ap("198.51.100.40:443")
-	hello := clientHello(t, "login.live.com")
+	hello := inspecttest.ClientHello(t, "login.live.com")
 	run(t, e.objs.TcL2, frame(t, pktSpec{src: cli, dst: srv, flags: "S"}))
 	run(t, e.objs.TcL2, frame(t, pktSpec{src: srv, dst: cli, flags: "SA"}))
 	run(t, e.objs.TcL2, frame(t, pktSpec{src: cli, dst: srv, flags: "PA", seq: 1001, payload: hello}))

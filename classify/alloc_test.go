@@ -2,8 +2,6 @@ package classify
 
 import (
 	"bytes"
-	"crypto/tls"
-	"net"
 	"path/filepath"
 	"testing"
 
@@ -11,6 +9,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/msnaudit/msnaudit/capture"
+	"github.com/msnaudit/msnaudit/classify/inspect/inspecttest"
 )
 
 // steadyPackets is a small conversation: an MSNP login on 1863, an HTTPS
@@ -149,7 +148,7 @@ func TestReassemblyMemoryIsBounded(t *testing.T) {
 	cfg := DefaultConfig()
 	cfg.MaxReassembly = 64 << 10
 	a := NewAuditor(cfg)
-	hello := realClientHello(t, "login.live.com")
+	hello := inspecttest.ClientHello(t, "login.live.com")
 	hello = hello[:60] // the start of a ClientHello, before the SNI: needs more
 	if len(hello) < 60 {
 		t.Fatalf("ClientHello of %d bytes", 2*len(hello))
@@ -173,21 +172,4 @@ func TestReassemblyMemoryIsBounded(t *testing.T) {
 	if a.reassemblyBytes() != 0 {
 		t.Errorf("%d reassembly bytes still held after every flow finished", a.reassemblyBytes())
 	}
-}
-
-// realClientHello returns the first bytes crypto/tls sends for serverName.
-func realClientHello(t *testing.T, serverName string) []byte {
-	t.Helper()
-	c, s := net.Pipe()
-	go func() {
-		tls.Client(c, &tls.Config{ServerName: serverName, InsecureSkipVerify: true}).Handshake()
-		c.Close()
-	}()
-	buf := make([]byte, 4096)
-	n, err := s.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	return buf[:n]
 }

@@ -10,6 +10,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/msnaudit/msnaudit/capture"
+	"github.com/msnaudit/msnaudit/classify/inspect/inspecttest"
 )
 
 const sec = int64(time.Second)
@@ -163,7 +164,7 @@ func TestWantsPayload(t *testing.T) {
 	for _, c := range []struct {
 		port    uint16
 		payload []byte
-	}{{443, realClientHello(t, "login.live.com")}, {80, []byte("GET / HTTP/1.1\r\nHost: gateway.messenger.hotmail.com\r\n\r\n")}, {1863, []byte("VER 1 MSNP18 CVR0\r\n")}} {
+	}{{443, inspecttest.ClientHello(t, "login.live.com")}, {80, []byte("GET / HTTP/1.1\r\nHost: gateway.messenger.hotmail.com\r\n\r\n")}, {1863, []byte("VER 1 MSNP18 CVR0\r\n")}} {
 		send(40000+c.port, c.port, true, "S", nil)
 		send(c.port, 40000+c.port, false, "SA", nil)
 		send(40000+c.port, c.port, true, "PA", c.payload)

@@ -16,6 +16,7 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/msnaudit/msnaudit/capture"
+	"github.com/msnaudit/msnaudit/classify/inspect/inspecttest"
 )
 
 // reorderedRules is the k-th of a chain of rule tables, each a superset of
@@ -165,7 +166,7 @@ func tlsFlow(t *testing.T, a *Auditor, ts int64, sport uint16, hello []byte) {
 // attributed in the flows judged after the reload (the open one and a new
 // one), not in the flow judged before it.
 func TestSetRulesAttributesNewHosts(t *testing.T) {
-	hello := realClientHello(t, "chat.escargot.example")
+	hello := inspecttest.ClientHello(t, "chat.escargot.example")
 	const row = "https://*.escargot.example"
 	cfg := DefaultConfig()
 	cfg.AllFlows = true

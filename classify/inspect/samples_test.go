@@ -5,14 +5,11 @@ package inspect
 // and client sources cited in /work/shared/reference/hosts-and-signatures.md §3.
 
 import (
-	"crypto/tls"
 	"encoding/binary"
-	"io"
-	"net"
 	"strings"
-	"sync"
 	"testing"
-	"time"
+
+	"github.com/msnaudit/msnaudit/classify/inspect/inspecttest"
 )
 
 // crlf turns "\n" line ends into "\r\n".
@@ -103,37 +100,10 @@ func xpClientHello() []byte {
 	return records(0x0301, buildClientHello(0x0301, suites, nil))
 }
 
-var (
-	goHelloOnce sync.Once
-	goHello     []byte
-)
-
-// goClientHello captures the first flight crypto/tls sends for the given
-// server name (a modern TLS 1.3 hello with key shares and many extensions).
+// goClientHello is a ClientHello crypto/tls sends (a modern TLS 1.3 hello
+// with key shares and many extensions).
 func goClientHello(tb testing.TB) []byte {
-	goHelloOnce.Do(func() {
-		c, s := net.Pipe()
-		defer s.Close()
-		go func() {
-			cl := tls.Client(c, &tls.Config{ServerName: "contacts.msn.com"})
-			_ = cl.Handshake()
-			c.Close()
-		}()
-		_ = s.SetReadDeadline(time.Now().Add(5 * time.Second))
-		hdr := make([]byte, 5)
-		if _, err := io.ReadFull(s, hdr); err != nil {
-			return
-		}
-		body := make([]byte, int(hdr[3])<<8|int(hdr[4]))
-		if _, err := io.ReadFull(s, body); err != nil {
-			return
-		}
-		goHello = append(hdr, body...)
-	})
-	if goHello == nil {
-		tb.Fatal("could not capture a crypto/tls ClientHello")
-	}
-	return goHello
+	return inspecttest.ClientHello(tb, "contacts.msn.com")
 }
 
 // ---- HTTP ----

@@ -1,7 +1,6 @@
 package main
 
 import (
-	"crypto/tls"
 	"encoding/binary"
 	"encoding/json"
 	"net"
@@ -14,24 +13,8 @@ import (
 	"github.com/gopacket/gopacket/layers"
 
 	"github.com/msnaudit/msnaudit/classify"
+	"github.com/msnaudit/msnaudit/classify/inspect/inspecttest"
 )
-
-// clientHello returns the bytes crypto/tls sends first for serverName.
-func clientHello(t *testing.T, serverName string) []byte {
-	t.Helper()
-	c, s := net.Pipe()
-	go func() {
-		tls.Client(c, &tls.Config{ServerName: serverName, InsecureSkipVerify: true}).Handshake()
-		c.Close()
-	}()
-	buf := make([]byte, 4096)
-	n, err := s.Read(buf)
-	if err != nil {
-		t.Fatal(err)
-	}
-	s.Close()
-	return buf[:n]
-}
 
 // writePcap writes Ethernet packets to a classic pcap file.
 func writePcap(t *testing.T, path string, pkts [][]byte) {
@@ -71,7 +54,7 @@ func tcpPacket(t *testing.T, src, dst string, sport, dport uint16, seq uint32, s
 // escape sequence is escaped in every human format, and JSON escapes it.
 func TestHostileSNINeverReachesTheTerminalRaw(t *testing.T) {
 	const evil = "\x1b]0;pwned\x07.contacts.msn.com"
-	hello := clientHello(t, evil)
+	hello := inspecttest.ClientHello(t, evil)
 	if !strings.Contains(string(hello), "\x1b]0;pwned") {
 		t.Skip("crypto/tls refused to put the hostile name in the SNI")
 	}
